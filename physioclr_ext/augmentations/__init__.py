@@ -1,0 +1,1 @@
+"""Framework-free core: augmentations (torch/numpy/scipy/sklearn only)."""

@@ -1,0 +1,276 @@
+"""Compatibility with fairseq-signals: supported versions and guarded upstream fixes.
+
+fairseq-signals (https://github.com/Jwoo5/fairseq-signals) is not on PyPI and pins
+an old Hydra stack. This module
+
+* states the versions that work and checks them early
+  (:func:`check_environment`), so a wrong setup fails with one clear message
+  instead of a deep traceback, and
+* works around upstream defects that stop supported use (:func:`apply_patches`).
+  Every patch is guarded: it is applied only where the defect is present, it
+  marks what it replaced, and applying twice is a no-op.
+
+Nothing here imports fairseq-signals at module import time.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import sys
+import types
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+SUPPORTED_PYTHON = ((3, 9), (3, 10))
+"""Oldest and newest Python (major, minor) that fairseq-signals runs on."""
+
+REQUIREMENTS: Dict[str, str] = {
+    "hydra-core": "==1.0.7",
+    "omegaconf": "==2.0.6",
+    "numpy": "<2",
+    "transformers": "<4.40 (only if installed)",
+}
+"""Human-readable version requirements printed by :func:`environment_report`."""
+
+INSTALL_HINT = (
+    "physioclr-ext trains through fairseq-signals, which is not on PyPI. Install it into a\n"
+    "Python 3.9/3.10 environment from its repository (https://github.com/Jwoo5/fairseq-signals,\n"
+    "see its README), with these versions:\n"
+    "    pip install 'pip<24.1'   # newer pip rejects omegaconf 2.0.6's metadata\n"
+    "    pip install 'numpy<2' 'hydra-core==1.0.7' 'omegaconf==2.0.6' 'transformers<4.40'\n"
+    "    pip install -e /path/to/fairseq-signals   # builds its Cython extension\n"
+    "then `pip install -e .` in this repository."
+)
+
+
+class UnsupportedEnvironment(RuntimeError):
+    """Raised when fairseq-signals is missing or runs on unsupported versions."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason the environment cannot run fairseq-signals."""
+
+    what: str
+    found: str
+    need: str
+
+    def __str__(self) -> str:
+        return f"{self.what}: found {self.found}, need {self.need}"
+
+
+def _version_tuple(version: str) -> Tuple[int, ...]:
+    """Leading numeric components of a version string: ``"1.0.7.post1" -> (1, 0, 7)``."""
+    parts: List[int] = []
+    for piece in version.split("."):
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def _installed_version(dist: str) -> Optional[str]:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def find_problems(
+    python: Tuple[int, int] = (sys.version_info[0], sys.version_info[1]),
+    versions: Optional[Dict[str, Optional[str]]] = None,
+    fairseq_signals_error: Optional[str] = None,
+) -> List[Problem]:
+    """List what stops fairseq-signals from running here.
+
+    Args:
+        python: the interpreter's (major, minor).
+        versions: installed versions by distribution name (``None`` = not installed);
+            read from the environment when omitted.
+        fairseq_signals_error: why ``import fairseq_signals`` failed, if it did;
+            probed when omitted.
+
+    Returns:
+        An empty list when everything is supported.
+    """
+    if versions is None:
+        versions = {d: _installed_version(d) for d in ("hydra-core", "omegaconf", "numpy", "transformers")}
+    if fairseq_signals_error is None:
+        fairseq_signals_error = probe_fairseq_signals()
+    problems: List[Problem] = []
+    low, high = SUPPORTED_PYTHON
+    if not low <= python <= high:
+        problems.append(Problem("Python", "%d.%d" % python, "3.9 or 3.10"))
+    checks: Iterable[Tuple[str, Callable[[Tuple[int, ...]], bool], str, bool]] = (
+        ("hydra-core", lambda v: v[:2] == (1, 0), "1.0.7", True),
+        ("omegaconf", lambda v: v[:2] == (2, 0), "2.0.6", True),
+        ("numpy", lambda v: v[:1] < (2,), "< 2", True),
+        ("transformers", lambda v: v[:2] < (4, 40), "< 4.40", False),
+    )
+    for dist, ok, need, required in checks:
+        found = versions.get(dist)
+        if found is None:
+            if required:
+                problems.append(Problem(dist, "not installed", need))
+        elif not ok(_version_tuple(found)):
+            problems.append(Problem(dist, found, need))
+    if fairseq_signals_error:
+        problems.append(Problem("fairseq_signals", fairseq_signals_error, "an importable install"))
+    return problems
+
+
+def probe_fairseq_signals() -> str:
+    """Try ``import fairseq_signals``; return ``""`` on success, else the reason."""
+    try:
+        importlib.import_module("fairseq_signals")
+        importlib.import_module("fairseq_cli")
+    except Exception as exc:  # any failure (missing, numpy ABI, ...) means unusable
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def environment_report(problems: List[Problem]) -> str:
+    """A message naming each problem and what to install."""
+    lines = ["fairseq-signals cannot run in this environment:"]
+    lines += [f"  - {p}" for p in problems]
+    lines += ["", INSTALL_HINT]
+    return "\n".join(lines)
+
+
+def check_environment() -> None:
+    """Raise :class:`UnsupportedEnvironment` with one clear message if unsupported."""
+    problems = find_problems()
+    if problems:
+        raise UnsupportedEnvironment(environment_report(problems))
+
+
+# ----------------------------------------------------------------------------------
+# Upstream fixes. Each returns True when it changed something.
+# ----------------------------------------------------------------------------------
+
+
+def clip_grad_norm_(params: Any, max_norm: float, aggregate_norm_fn: Optional[Callable] = None) -> Any:
+    """Clip gradients by their global L2 norm, on whatever device the gradients live.
+
+    Same contract as ``fairseq_signals.utils.utils.clip_grad_norm_``: parameters
+    marked ``expert`` are scaled but left out of the norm; returns the total norm
+    before clipping.
+    """
+    import torch
+
+    if isinstance(params, torch.Tensor):
+        params = [params]
+    with_grad = [p for p in params if p is not None and getattr(p, "grad", None) is not None]
+    grads = [p.grad.detach() for p in with_grad if not hasattr(p, "expert")]
+    expert_grads = [p.grad.detach() for p in with_grad if hasattr(p, "expert")]
+    if not grads:
+        total_norm = torch.tensor(0.0)
+    elif len(grads) == 1:
+        total_norm = torch.norm(grads[0], p=2, dtype=torch.float32)
+    else:
+        device = grads[0].device
+        norms = [torch.norm(g, p=2, dtype=torch.float32).to(device) for g in grads]
+        total_norm = torch.norm(torch.stack(norms))
+    if aggregate_norm_fn is not None:
+        total_norm = aggregate_norm_fn(total_norm)
+    if max_norm > 0:
+        clip_coef = (float(max_norm) / (total_norm + 1e-6)).clamp_(max=1)
+        for g in grads + expert_grads:
+            g.mul_(clip_coef.to(g.device))
+    return total_norm
+
+
+def patch_clip_grad_norm() -> bool:
+    """fairseq_signals/utils/utils.py: ``clip_grad_norm_`` tests ``torch.cuda.is_available``
+    (the function object, always truthy) instead of calling it, then calls
+    ``torch.cuda.current_device()``, so every training step with gradient clipping
+    crashes on a CPU-only machine. Replace it where the defect is present."""
+    utils = importlib.import_module("fairseq_signals.utils.utils")
+    current = utils.clip_grad_norm_
+    if getattr(current, "_physioclr_patched", False):
+        return False
+    try:
+        source = inspect.getsource(current)
+    except (OSError, TypeError):
+        return False
+    if "torch.cuda.is_available:" not in source:
+        return False  # upstream fixed it
+    clip_grad_norm_._physioclr_patched = True  # type: ignore[attr-defined]
+    utils.clip_grad_norm_ = clip_grad_norm_
+    return True
+
+
+class _TrustedTorchLoad(types.ModuleType):
+    """Stands in for ``torch`` inside one upstream module: forwards every attribute
+    to torch, but ``load`` defaults to ``weights_only=False``.
+
+    fairseq-signals checkpoints pickle OmegaConf configs and numpy objects, which
+    torch >= 2.6 refuses to unpickle by default (``weights_only=True``). Loading
+    a checkpoint executes pickled code: load only checkpoints you trust, exactly
+    as fairseq-signals did before torch 2.6.
+    """
+
+    def __init__(self, torch_module: types.ModuleType) -> None:
+        super().__init__("torch")
+        self._torch = torch_module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._torch, name)
+
+    def load(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("weights_only", False)
+        return self._torch.load(*args, **kwargs)
+
+
+def _torch_load_defaults_to_weights_only() -> bool:
+    import torch
+
+    return _version_tuple(torch.__version__) >= (2, 6)
+
+
+def patch_checkpoint_loading(modules: Iterable[str] = (
+    "fairseq_signals.utils.checkpoint_utils",
+    "fairseq_signals.distributed.utils",
+)) -> bool:
+    """fairseq_signals/utils/checkpoint_utils.py (``load_checkpoint_to_cpu``) and
+    fairseq_signals/distributed/utils.py (``all_gather_list``/``broadcast_object``)
+    call ``torch.load`` without ``weights_only``; under torch >= 2.6 resuming,
+    fine-tuning from a checkpoint and inference all fail with an UnpicklingError.
+    Give those modules a ``torch`` whose ``load`` keeps the pre-2.6 default."""
+    if not _torch_load_defaults_to_weights_only():
+        return False
+    changed = False
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        current = getattr(module, "torch", None)
+        if current is None or isinstance(current, _TrustedTorchLoad):
+            continue
+        if "weights_only" in inspect.getsource(module):
+            continue  # upstream fixed it
+        module.torch = _TrustedTorchLoad(current)  # type: ignore[attr-defined]
+        changed = True
+    return changed
+
+
+PATCHES: Dict[str, Callable[[], bool]] = {
+    "clip_grad_norm_cpu": patch_clip_grad_norm,
+    "checkpoint_weights_only": patch_checkpoint_loading,
+}
+
+
+@functools.lru_cache(maxsize=None)
+def apply_patches() -> Dict[str, bool]:
+    """Apply every upstream fix once; returns which ones changed something."""
+    return {name: patch() for name, patch in PATCHES.items()}

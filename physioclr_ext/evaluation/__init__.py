@@ -1,0 +1,1 @@
+"""Framework-free core: evaluation (torch/numpy/scipy/sklearn only)."""

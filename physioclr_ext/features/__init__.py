@@ -1,0 +1,1 @@
+"""Framework-free core: features (torch/numpy/scipy/sklearn only)."""

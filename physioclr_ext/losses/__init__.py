@@ -1,0 +1,1 @@
+"""Framework-free core: losses (torch/numpy/scipy/sklearn only)."""

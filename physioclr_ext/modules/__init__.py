@@ -1,0 +1,1 @@
+"""Framework-free core: modules (torch/numpy/scipy/sklearn only)."""
