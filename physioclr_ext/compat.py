@@ -264,9 +264,71 @@ def patch_checkpoint_loading(modules: Iterable[str] = (
     return changed
 
 
+def _print_exception(etype: Any = None, value: Any = None, tb: Any = None, **kwargs: Any) -> None:
+    """``traceback.print_exception`` that also accepts the ``etype`` keyword of Python < 3.10."""
+    import traceback
+
+    traceback.print_exception(type(value) if value is not None else etype, value, tb, **kwargs)
+
+
+def patch_hydra_error_report() -> bool:
+    """hydra/_internal/utils.py (hydra-core 1.0.7, pinned by fairseq-signals) reports a
+    failed run with ``print_exception(etype=None, ...)``; Python 3.10 removed that
+    keyword, so every training error is hidden behind "TypeError: print_exception()
+    got an unexpected keyword argument 'etype'". Give hydra a tolerant version."""
+    if sys.version_info < (3, 10):
+        return False
+    try:
+        hydra_utils = importlib.import_module("hydra._internal.utils")
+    except ImportError:
+        return False
+    current = getattr(hydra_utils, "print_exception", None)
+    if current is None or current is _print_exception:
+        return False
+    if "etype=" not in inspect.getsource(hydra_utils):
+        return False
+    hydra_utils.print_exception = _print_exception  # type: ignore[attr-defined]
+    return True
+
+
+def patch_inference_store() -> bool:
+    """fairseq_cli/inference.py calls ``initialize_store(dtype=, save_file=, shape=,
+    save_directory=)``, but fairseq_signals/utils/store.py changed it to
+    ``initialize_store(save_path, dtype, shape)``, so ``fairseq-hydra-inference``
+    fails with "unexpected keyword argument 'save_file'" before writing anything.
+    Give the inference module an adapter that accepts both call forms."""
+    try:
+        inference = importlib.import_module("fairseq_cli.inference")
+        store = importlib.import_module("fairseq_signals.utils.store")
+    except ImportError:
+        return False
+    current = getattr(inference, "initialize_store", None)
+    if current is None or getattr(current, "_physioclr_patched", False):
+        return False
+    params = inspect.signature(store.initialize_store).parameters
+    if "save_file" in params or "save_file=" not in inspect.getsource(inference):
+        return False
+    new_initialize_store = store.initialize_store
+
+    def initialize_store(*args: Any, save_file: Optional[str] = None,
+                         save_directory: Optional[str] = None, **kwargs: Any) -> Any:
+        if save_file is not None:
+            import os
+
+            os.makedirs(save_directory or ".", exist_ok=True)
+            kwargs["save_path"] = os.path.join(save_directory or ".", save_file)
+        return new_initialize_store(*args, **kwargs)
+
+    initialize_store._physioclr_patched = True  # type: ignore[attr-defined]
+    inference.initialize_store = initialize_store  # type: ignore[attr-defined]
+    return True
+
+
 PATCHES: Dict[str, Callable[[], bool]] = {
+    "inference_store_api": patch_inference_store,
     "clip_grad_norm_cpu": patch_clip_grad_norm,
     "checkpoint_weights_only": patch_checkpoint_loading,
+    "hydra_error_report_py310": patch_hydra_error_report,
 }
 
 

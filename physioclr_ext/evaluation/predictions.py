@@ -54,6 +54,24 @@ class Manifest:
         return len(self.paths)
 
 
+def load_outputs(path: str) -> np.ndarray:
+    """Read inference logits (N, K).
+
+    fairseq-signals' stores write a raw memory map plus ``<name>_header.pkl`` holding
+    its shape and dtype; a regular ``.npy`` file is read as well.
+    """
+    header = path[:-4] + "_header.pkl" if path.endswith(".npy") else path + "_header.pkl"
+    if os.path.exists(header):
+        import pickle
+
+        with open(header, "rb") as fh:
+            meta = pickle.load(fh)
+        array = np.array(np.memmap(path, mode="r", shape=tuple(meta["shape"]), dtype=meta.get("dtype", "float32")))
+    else:
+        array = np.load(path)
+    return array[:, None] if array.ndim == 1 else array
+
+
 def load_window_metadata(manifest: Manifest) -> Tuple[np.ndarray, List[int], List[int]]:
     """Labels (N, L), record indices and patient ids of every window in a manifest."""
     labels, idx, patients = [], [], []
@@ -115,7 +133,8 @@ def write_predictions(
     """Join inference logits with a manifest; write the CSV and the metrics JSON.
 
     Args:
-        outputs: ``outputs_<subset>.npy`` of logits (N, K) written by inference.
+        outputs: ``outputs_<subset>.npy`` of logits (N, K) written by inference
+            (a fairseq-signals memory map with its ``_header.pkl``, or plain ``.npy``).
         manifest_path: the manifest the logits were computed on (same order).
         out_dir: where ``predictions_<subset>.csv`` and ``metrics_<subset>.json`` go.
         threshold: probability threshold for binary and multilabel predictions.
@@ -125,9 +144,7 @@ def write_predictions(
     Returns:
         The metrics JSON content.
     """
-    logits = np.load(outputs)
-    if logits.ndim == 1:
-        logits = logits[:, None]
+    logits = load_outputs(outputs)
     manifest = Manifest.read(manifest_path)
     if len(manifest) != len(logits):
         raise ValueError(f"{outputs} has {len(logits)} rows but {manifest_path} lists {len(manifest)} windows")
