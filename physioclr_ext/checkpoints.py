@@ -1,0 +1,85 @@
+"""Read what a fairseq-signals checkpoint says about its model.
+
+fairseq-signals builds a fine-tuning model's head (and, at inference, its whole
+encoder) from the fine-tuning configuration, not from the pretrained checkpoint, so
+the architecture fields must be repeated there. :func:`architecture_overrides` reads
+them from a pretrained checkpoint and writes them as Hydra overrides, which
+``finetuning_ecg.sh`` passes along so that a fine-tuning run always matches its
+checkpoint.
+
+Usage::
+
+    python -m physioclr_ext.checkpoints arch-overrides checkpoint_last.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Dict, List, Optional
+
+ARCHITECTURE_FIELDS = (
+    "encoder_layers",
+    "encoder_embed_dim",
+    "encoder_ffn_embed_dim",
+    "encoder_attention_heads",
+    "layer_norm_first",
+    "extractor_mode",
+    "conv_feature_layers",
+    "conv_bias",
+    "conv_pos",
+    "conv_pos_groups",
+    "in_d",
+)
+"""Fields of fairseq-signals' transformer encoders that fix the weights' shapes."""
+
+
+def load_model_config(path: str) -> Dict[str, Any]:
+    """The ``model`` section of a checkpoint's configuration, as a plain dict.
+
+    Loading unpickles the file (``weights_only=False``, as fairseq-signals does):
+    only load checkpoints you trust.
+    """
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = state.get("cfg") or {}
+    model = cfg.get("model") if hasattr(cfg, "get") else None
+    if model is None:
+        raise ValueError(f"{path}: no model configuration in this checkpoint")
+    return dict(model)
+
+
+def format_override(key: str, value: Any) -> str:
+    """One Hydra 1.0 command-line override; strings are quoted so that brackets
+    and commas inside them (``"[(256, 2, 2)] * 4"``) stay one string."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif value is None:
+        text = "null"
+    elif isinstance(value, (int, float)):
+        text = repr(value)
+    else:
+        text = "'" + str(value).replace("'", "\\'") + "'"
+    return f"{key}={text}"
+
+
+def architecture_overrides(model_cfg: Dict[str, Any], prefix: str = "model.") -> List[str]:
+    """Overrides that give a fine-tuning model the encoder shape of ``model_cfg``."""
+    return [format_override(prefix + k, model_cfg[k]) for k in ARCHITECTURE_FIELDS if k in model_cfg]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m physioclr_ext.checkpoints", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    arch = sub.add_parser("arch-overrides", help="print the encoder architecture of a checkpoint as Hydra overrides")
+    arch.add_argument("checkpoint")
+    args = parser.parse_args(argv)
+    for line in architecture_overrides(load_model_config(args.checkpoint)):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Configuration of the preprocessing pipeline and its named presets."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from .dsp import NORMALIZE_CHOICES
+from .labels import LABEL_SCHEMES
+from .leads import CANONICAL_LEADS, parse_lead_list
+
+FORMATS = ("auto", "mitdb", "ludb", "physionet2021", "wfdb", "npy_samples", "npy_classes")
+SPLITS = ("random", "file", "mitbih_ds1ds2")
+SPLIT_NAMES = ("train", "valid", "test")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # fairseq-signals / ECG-FM convention.
+    "fairseq_signals": {
+        "sample_rate": 500, "window_seconds": 5.0, "normalize": "per_lead",
+        "leads": CANONICAL_LEADS,
+    },
+    # ST-MEM input contract.
+    "st_mem": {
+        "sample_rate": 250, "bandpass": (0.67, 40.0), "filter_order": 5, "apply_filter": True,
+        "normalize": "per_sample", "leads": CANONICAL_LEADS, "window_seconds": 10.0,
+    },
+    # Few-shot arrhythmia detection on MIT-BIH (inter-patient DS1/DS2).
+    "mitbih_fewshot": {
+        "format": "mitdb", "leads": ("II",), "window_seconds": 10.0, "sample_rate": 360,
+        "normalize": "per_lead", "split": "mitbih_ds1ds2", "label_scheme": "binary",
+    },
+}
+PRESET_HELP: dict[str, str] = {
+    "fairseq_signals": "500 Hz, 5 s windows, per-lead z-score, 12 leads (fairseq-signals/ECG-FM)",
+    "st_mem": "250 Hz, 0.67-40 Hz order-5 zero-phase Butterworth, per_sample z-score, "
+    "12 leads, 10 s windows (ST-MEM)",
+    "mitbih_fewshot": "MIT-BIH, lead II (MLII) only, 10 s windows, 360 Hz kept, per-lead "
+    "z-score, DS1/DS2 inter-patient split, binary labels",
+}
+# Options that change what is written for a record; a resume marker is only
+# reused when these (and the record's idx/patient/labels) are unchanged.
+_RECORD_OPTIONS = (
+    "format", "leads", "bandpass", "filter_order", "apply_filter", "sample_rate",
+    "input_sample_rate", "lead_names", "normalize", "window_seconds", "overlap_seconds",
+    "quality", "flat_threshold", "saturation_threshold", "compress",
+)
+
+
+def default_workers() -> int:
+    """``min(4, cpu count)``."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+@dataclass
+class PreprocessConfig:
+    """All options of one preprocessing run (see ``python -m physioclr_ext.preprocess --help``)."""
+
+    input: str
+    output: str
+    format: str = "auto"
+    preset: str | None = None
+    leads: tuple[str, ...] = CANONICAL_LEADS
+    apply_filter: bool = True
+    bandpass: tuple[float, float] = (0.5, 40.0)
+    filter_order: int = 5
+    sample_rate: int = 500
+    input_sample_rate: float | None = None
+    lead_names: tuple[str, ...] | None = None
+    normalize: str = "per_lead"
+    window_seconds: float = 5.0
+    overlap_seconds: float = 0.0
+    quality: str = "drop"
+    flat_threshold: float = 0.02
+    saturation_threshold: float = 0.05
+    label_scheme: str = "auto"
+    label_set: str = "present"
+    ludb_csv: str | None = None
+    split: str = "random"
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split_file: str | None = None
+    valid_fraction: float = 0.2
+    seed: int = 0
+    merge_same_subject: bool = True
+    workers: int = field(default_factory=default_workers)
+    compress: bool = False
+    force: bool = False
+    progress: bool = True
+
+    @classmethod
+    def from_preset(cls, preset: str | None, **options: Any) -> PreprocessConfig:
+        """Preset values overridden by ``options`` (which must include input/output)."""
+        values: dict[str, Any] = {}
+        if preset is not None:
+            if preset not in PRESETS:
+                raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+            values.update(PRESETS[preset])
+        if options.get("split_file") and "split" not in options:
+            values["split"] = "file"
+        values.update(options)
+        return cls(preset=preset, **values)
+
+    def __post_init__(self) -> None:
+        self.leads = parse_lead_list(self.leads)
+        self.bandpass = tuple(float(v) for v in self.bandpass)  # type: ignore[assignment]
+        self.split_fractions = tuple(float(v) for v in self.split_fractions)  # type: ignore[assignment]
+        if self.lead_names is not None:
+            self.lead_names = tuple(str(n) for n in self.lead_names)
+        if self.split_file is not None and self.split == "random":
+            self.split = "file"
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first invalid option."""
+        _choice("format", self.format, FORMATS)
+        _choice("normalize", self.normalize, NORMALIZE_CHOICES)
+        _choice("quality", self.quality, ("drop", "keep"))
+        _choice("label_scheme", self.label_scheme, LABEL_SCHEMES)
+        _choice("label_set", self.label_set, ("present", "table"))
+        _choice("split", self.split, SPLITS)
+        low, high = self.bandpass
+        if self.apply_filter and not 0 < low < high:
+            raise ValueError(f"bandpass needs 0 < LOW < HIGH, got {low} {high}")
+        if self.filter_order < 1 or self.sample_rate <= 0 or self.window_seconds <= 0:
+            raise ValueError("filter_order, sample_rate and window_seconds must be positive")
+        if not 0 <= self.overlap_seconds < self.window_seconds:
+            raise ValueError("overlap_seconds must be >= 0 and shorter than window_seconds")
+        fractions = self.split_fractions
+        if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
+            raise ValueError(f"split_fractions must be 3 non-negative numbers summing to 1, got {fractions}")
+        if not 0 <= self.valid_fraction < 1:
+            raise ValueError("valid_fraction must be in [0, 1)")
+        if self.split == "file" and not self.split_file:
+            raise ValueError("split 'file' needs split_file")
+        if self.workers < 1:
+            raise ValueError("workers must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of all options."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def record_options_hash(self) -> str:
+        """Hash of the options that change a record's output files."""
+        options = self.to_dict()
+        subset = {key: options[key] for key in _RECORD_OPTIONS}
+        return hashlib.sha256(json.dumps(subset, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")

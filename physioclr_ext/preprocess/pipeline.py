@@ -1,0 +1,188 @@
+"""The preprocessing run: discover -> plan splits -> process records in
+parallel (resumable) -> write manifests, labels and ``preprocess.json``."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from . import outputs
+from .config import PreprocessConfig
+from .labels import AAMI_CLASSES, LUDB_RHYTHMS, SNOMED_NAMES, LabelSpace, order_label_names
+from .readers import RecordRef, detect_format, discover, natural_key
+from .splits import mitbih_ds1ds2_split, random_patient_split, read_split_file, verify_disjoint
+from .summary import build_summary
+from .worker import Job, load_marker, process_record
+
+
+class PreprocessError(RuntimeError):
+    """The run as a whole cannot succeed (no input records, no record processed)."""
+
+
+@dataclass
+class Plan:
+    """Records to process and their split.
+
+    Attributes:
+        refs: planned records in ``idx`` order.
+        assignment: record id -> train/valid/test.
+        excluded: record id -> reason for records found but not planned.
+    """
+
+    refs: list[RecordRef]
+    assignment: dict[str, str]
+    excluded: dict[str, str] = field(default_factory=dict)
+    dropped_for_patient_overlap: list[str] = field(default_factory=list)
+    unmatched_split_ids: list[str] = field(default_factory=list)
+
+
+def run(config: PreprocessConfig) -> dict[str, Any]:
+    """Preprocess ``config.input`` into ``config.output``; returns the ``preprocess.json`` summary.
+
+    Raises:
+        PreprocessError: no records found, or none could be processed.
+        SplitError: the requested split would put a patient into two splits.
+    """
+    root, out = Path(config.input).resolve(), Path(config.output).resolve()
+    if not root.is_dir():
+        raise PreprocessError(f"input folder {root} does not exist")
+    try:
+        fmt = detect_format(root) if config.format == "auto" else config.format
+    except FileNotFoundError as exc:
+        raise PreprocessError(str(exc)) from exc
+    refs = discover(root, fmt, config.ludb_csv, config.merge_same_subject)
+    if not refs:
+        raise PreprocessError(f"no {fmt} records found under {root}")
+    plan = make_plan(refs, config)
+    if not plan.refs:
+        raise PreprocessError(f"all {len(refs)} records were excluded by the {config.split} split")
+    labels = label_space(fmt, config, plan.refs)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = make_jobs(plan.refs, labels, config, fmt, out)
+    markers, failures, skipped = execute(jobs, config, out)
+    if not markers:
+        shown = "; ".join(f"{r}: {why}" for r, why in list(failures.items())[:10])
+        raise PreprocessError(f"no record could be processed ({len(failures)} failed): {shown}")
+    ordered = [markers[j.ref.record_id] for j in jobs if j.ref.record_id in markers]
+    rows = outputs.window_rows(ordered, plan.assignment)
+    outputs.write_manifests(out, rows)
+    cmsc_counts = outputs.write_cmsc(out, ordered, plan.assignment)
+    outputs.write_windows_csv(out, rows, labels)
+    counts = outputs.write_label_files(out, rows, labels, [j.label for j in jobs])
+    summary = build_summary(
+        config=config, fmt=fmt, root=root, out=out, plan=plan, labels=labels, markers=ordered,
+        rows=rows, failures=failures, skipped=skipped, n_found=len(refs),
+        extra={"cmsc_pairs": cmsc_counts, "label_counts": counts},
+    )
+    (out / "preprocess.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def make_plan(refs: Sequence[RecordRef], config: PreprocessConfig) -> Plan:
+    """Assign records to splits by patient and verify no patient is in two splits."""
+    record_patient = {r.record_id: r.patient for r in refs}
+    plan = Plan(refs=list(refs), assignment={})
+    if config.split == "random":
+        patient_split = random_patient_split(list(record_patient.values()), config.split_fractions, config.seed)
+        plan.assignment = {r: patient_split[p] for r, p in record_patient.items()}
+    elif config.split == "file":
+        plan.assignment, plan.unmatched_split_ids = read_split_file(str(config.split_file), record_patient)
+        plan.excluded = {r: "not_in_split_file" for r in record_patient if r not in plan.assignment}
+    else:
+        plan.assignment, plan.excluded, plan.dropped_for_patient_overlap = mitbih_ds1ds2_split(
+            record_patient, config.valid_fraction, config.seed, config.merge_same_subject)
+    verify_disjoint(plan.assignment, record_patient)
+    plan.refs = [r for r in refs if r.record_id in plan.assignment]
+    return plan
+
+
+def label_space(fmt: str, config: PreprocessConfig, refs: Sequence[RecordRef]) -> LabelSpace:
+    """Resolve ``label_scheme='auto'`` and the label names for this input."""
+    defaults = {"mitdb": "binary", "ludb": "multilabel", "physionet2021": "multilabel",
+                "npy_classes": "multiclass"}
+    scheme = defaults.get(fmt, "none") if config.label_scheme == "auto" else config.label_scheme
+    if scheme in ("binary", "aami") and fmt != "mitdb":
+        raise ValueError(f"label scheme {scheme!r} needs beat annotations (format mitdb), not {fmt}")
+    if scheme in ("multilabel", "multiclass") and fmt not in ("ludb", "physionet2021", "npy_classes"):
+        raise ValueError(f"label scheme {scheme!r} needs record labels (ludb, physionet2021, npy_classes)")
+    if scheme == "multiclass" and any(len(r.labels) != 1 for r in refs):
+        raise ValueError("label scheme 'multiclass' needs exactly one label per record")
+    found = {name for r in refs for name in r.labels}
+    table = {"physionet2021": SNOMED_NAMES, "ludb": LUDB_RHYTHMS}.get(fmt, ())
+    names: Sequence[str] = {
+        "binary": ("arrhythmia",), "aami": AAMI_CLASSES, "none": (),
+        "multiclass": sorted(found, key=natural_key),
+        "multilabel": order_label_names(found, table, config.label_set == "table"),
+    }[scheme]
+    return LabelSpace(scheme, tuple(names))
+
+
+def make_jobs(refs: Sequence[RecordRef], labels: LabelSpace, config: PreprocessConfig,
+              fmt: str, out: Path) -> list[Job]:
+    """One job per planned record, with its ``idx``, patient index and resume key."""
+    patients = sorted({r.patient for r in refs}, key=natural_key)
+    patient_index = {p: i for i, p in enumerate(patients)}
+    options = config.record_options_hash()
+    jobs = []
+    for idx, ref in enumerate(refs):
+        label = tuple(labels.encode_record(ref.labels))
+        identity = [options, fmt, labels.scheme, list(labels.names), idx,
+                    patient_index[ref.patient], ref.patient, ref.path, list(label)]
+        key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+        jobs.append(Job(ref, idx, patient_index[ref.patient], key, label, labels, config, str(out)))
+    return jobs
+
+
+def execute(jobs: Sequence[Job], config: PreprocessConfig, out: Path
+            ) -> tuple[dict[str, dict[str, Any]], dict[str, str], list[str]]:
+    """Run the jobs whose marker is missing or stale.
+
+    Returns:
+        ``(record -> marker for every succeeded record, failed record -> reason,
+        records skipped because their marker was current)``.
+    """
+    markers: dict[str, dict[str, Any]] = {}
+    skipped: list[str] = []
+    todo = []
+    for job in jobs:
+        marker = None if config.force else load_marker(out, job.ref.record_id)
+        if marker is not None and marker.get("key") == job.key and _files_exist(out, marker):
+            markers[job.ref.record_id] = marker
+            skipped.append(job.ref.record_id)
+        else:
+            todo.append(job)
+    failures: dict[str, str] = {}
+    with tqdm(total=len(jobs), initial=len(skipped), unit="record", desc="preprocess",
+              disable=not config.progress) as bar:
+        for result in _results(todo, config.workers):
+            if result["ok"]:
+                markers[result["record"]] = result["marker"]
+            else:
+                failures[result["record"]] = result["reason"]
+            bar.update()
+    ordered_failures = {r: failures[r] for r in sorted(failures, key=natural_key)}
+    return markers, ordered_failures, skipped
+
+
+def _files_exist(out: Path, marker: dict[str, Any]) -> bool:
+    return all((out / w["path"]).is_file() for w in marker.get("windows", []) if w.get("kept"))
+
+
+def _results(jobs: Sequence[Job], workers: int) -> Iterator[dict[str, Any]]:
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(process_record, jobs)
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        futures = {pool.submit(process_record, job): job for job in jobs}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
+                record = futures[future].ref.record_id
+                yield {"record": record, "ok": False, "reason": f"worker crashed: {type(exc).__name__}: {exc}"}

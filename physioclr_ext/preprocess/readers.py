@@ -1,0 +1,220 @@
+"""Discovery and reading of ECG records from WFDB / PhysioNet / numpy layouts.
+
+``discover`` lists the records of an input folder cheaply (file names and
+header text only) as ``RecordRef``s; ``read_record`` loads one record's signal
+in physical units (mV) inside a worker process.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .labels import LUDB_RHYTHMS, clean_statement, map_snomed
+from .leads import CANONICAL_LEADS
+
+# MIT-BIH records 201 and 202 were recorded from the same subject.
+MITDB_SAME_SUBJECT = {"202": "201"}
+_UNIT_SCALE = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3}
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """A record found on disk, before its signal is read.
+
+    Attributes:
+        record_id: filename-safe id (unique within the run).
+        path: WFDB record path without extension, or the ``.npy`` file.
+        format: reader name.
+        patient: patient id (string).
+        labels: record-level label names (empty for beat-annotated/unlabelled data).
+    """
+
+    record_id: str
+    path: str
+    format: str
+    patient: str
+    labels: tuple[str, ...] = ()
+
+
+@dataclass
+class Record:
+    """One loaded record.
+
+    Attributes:
+        signal: ``(C, T)`` float64 in mV, may contain NaN.
+        lead_names: the ``C`` channel names as stored.
+        fs: sampling rate in Hz.
+        beat_samples: ``(B,)`` annotation sample indices (MIT-BIH), else empty.
+        beat_symbols: ``B`` annotation symbols.
+    """
+
+    record_id: str
+    signal: np.ndarray
+    lead_names: list[str]
+    fs: float
+    beat_samples: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    beat_symbols: list[str] = field(default_factory=list)
+
+
+def sanitize_id(name: str) -> str:
+    """Keep letters, digits, ``_`` and ``-``; everything else becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name).strip("_") or "record"
+
+
+def assign_ids(paths: Sequence[Path], root: Path, prefixes: Sequence[str] | None = None) -> list[str]:
+    """Filename-safe unique ids: the file stem, or its relative path where stems collide."""
+    stems = [sanitize_id((p_ + "_" if p_ else "") + p.stem) for p, p_ in
+             zip(paths, prefixes or [""] * len(paths))]
+    counts = {s: stems.count(s) for s in set(stems)}
+    ids = [s if counts[s] == 1 else sanitize_id(str(p.relative_to(root).with_suffix("")))
+           for s, p in zip(stems, paths)]
+    seen: dict[str, int] = {}
+    for i, rid in enumerate(ids):
+        seen[rid] = seen.get(rid, 0) + 1
+        if seen[rid] > 1:
+            ids[i] = f"{rid}_dup{seen[rid] - 1}"
+    return ids
+
+
+def header_comments(hea: Path) -> list[str]:
+    """Comment lines of a WFDB header, without the leading ``#``."""
+    text = hea.read_text(errors="replace")
+    return [line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#")]
+
+
+def detect_format(root: Path) -> str:
+    """Guess the input layout of ``root`` (see ``FORMATS`` in ``config``)."""
+    headers = sorted(root.rglob("*.hea"))
+    if headers:
+        if any(root.rglob("*.atr")):
+            return "mitdb"
+        comments = [c for hea in headers[:5] for c in header_comments(hea)]
+        if any(c.startswith("Dx:") for c in comments):
+            return "physionet2021"
+        if any(c.startswith("Rhythm:") for c in comments) or _find_ludb_csv(root, None):
+            return "ludb"
+        return "wfdb"
+    if list((root / "samples").glob("*.npy")) or list(root.glob("*.npy")):
+        return "npy_samples"
+    if any(d.is_dir() and any(d.glob("*.npy")) for d in root.iterdir()):
+        return "npy_classes"
+    raise FileNotFoundError(f"no ECG records (*.hea or *.npy) found under {root}")
+
+
+def discover(root: Path, fmt: str, ludb_csv: str | None = None,
+             merge_same_subject: bool = True) -> list[RecordRef]:
+    """All records of ``root`` in format ``fmt``, in natural order of their ids."""
+    if fmt in ("npy_samples", "npy_classes"):
+        refs = _discover_npy(root, fmt)
+    else:
+        refs = _discover_wfdb(root, fmt, ludb_csv, merge_same_subject)
+    return sorted(refs, key=lambda r: natural_key(r.record_id))
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key ordering ``"2"`` before ``"10"``."""
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", text) if t)
+
+
+def _discover_wfdb(root: Path, fmt: str, ludb_csv: str | None, merge: bool) -> list[RecordRef]:
+    headers = sorted(root.rglob("*.hea"))
+    ids = assign_ids(headers, root)
+    csv_rhythms = _ludb_csv_rhythms(_find_ludb_csv(root, ludb_csv)) if fmt == "ludb" else {}
+    refs = []
+    for hea, rid in zip(headers, ids):
+        labels: tuple[str, ...] = ()
+        patient = rid
+        if fmt == "ludb":
+            labels = _ludb_labels(hea, csv_rhythms.get(hea.stem, []))
+        elif fmt == "physionet2021":
+            labels = tuple(map_snomed(_dx_codes(hea)))
+        elif fmt == "mitdb" and merge:
+            patient = MITDB_SAME_SUBJECT.get(rid, rid)
+        refs.append(RecordRef(rid, str(hea.with_suffix("")), fmt, patient, labels))
+    return refs
+
+
+def _discover_npy(root: Path, fmt: str) -> list[RecordRef]:
+    if fmt == "npy_samples":
+        folder = root / "samples" if (root / "samples").is_dir() else root
+        files = sorted(folder.glob("*.npy"))
+        classes = [""] * len(files)
+    else:
+        files, classes = [], []
+        for folder in sorted(d for d in root.iterdir() if d.is_dir()):
+            found = sorted(folder.glob("*.npy"))
+            files += found
+            classes += [folder.name] * len(found)
+    ids = assign_ids(files, root, classes)
+    return [RecordRef(rid, str(f), fmt, rid, (c,) if c else ()) for f, rid, c in zip(files, ids, classes)]
+
+
+def _dx_codes(hea: Path) -> list[str]:
+    codes: list[str] = []
+    for comment in header_comments(hea):
+        if comment.startswith("Dx:"):
+            codes += [c for c in re.split(r"[,\s]+", comment[3:]) if c]
+    return codes
+
+
+def _find_ludb_csv(root: Path, explicit: str | None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    for candidate in (root / "ludb.csv", root.parent / "ludb.csv"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _ludb_csv_rhythms(csv: Path | None) -> dict[str, list[str]]:
+    if csv is None:
+        return {}
+    import pandas as pd
+
+    table = pd.read_csv(csv, dtype=str)
+    return {
+        str(row["ID"]).strip(): [clean_statement(s) for s in str(row["Rhythms"]).splitlines() if s.strip()]
+        for _, row in table.iterrows() if isinstance(row.get("Rhythms"), str)
+    }
+
+
+def _ludb_labels(hea: Path, from_csv: list[str]) -> tuple[str, ...]:
+    found = [clean_statement(c.split(":", 1)[1]) for c in header_comments(hea) if c.startswith("Rhythm:")]
+    found += [r for r in from_csv if r not in found]
+    return tuple(r for r in LUDB_RHYTHMS if r in found) + tuple(sorted(set(found) - set(LUDB_RHYTHMS)))
+
+
+def read_record(ref: RecordRef, with_beats: bool, npy_fs: float | None = None,
+                npy_leads: Sequence[str] | None = None) -> Record:
+    """Load one record's signal (mV) and, for MIT-BIH with ``with_beats``, its beat annotation."""
+    if ref.format in ("npy_samples", "npy_classes"):
+        return _read_npy(ref, npy_fs, npy_leads)
+    import wfdb
+
+    rec = wfdb.rdrecord(ref.path)
+    if rec.p_signal is None or rec.p_signal.ndim != 2:
+        raise ValueError("wrong shape: no 2-D physical signal")
+    scale = np.array([_UNIT_SCALE.get((u or "mV").strip().lower(), 1.0) for u in rec.units])
+    record = Record(ref.record_id, (rec.p_signal * scale).T.astype(np.float64), list(rec.sig_name), float(rec.fs))
+    if with_beats:
+        ann = wfdb.rdann(ref.path, "atr")
+        order = np.argsort(ann.sample, kind="stable")
+        record.beat_samples = np.asarray(ann.sample, dtype=np.int64)[order]
+        record.beat_symbols = [ann.symbol[i] for i in order]
+    return record
+
+
+def _read_npy(ref: RecordRef, fs: float | None, leads: Sequence[str] | None) -> Record:
+    if fs is None:
+        raise ValueError("npy input needs --input-sample-rate (or --sample-rate)")
+    signal = np.load(ref.path, allow_pickle=False)
+    if signal.ndim != 2 or signal.size == 0:
+        raise ValueError(f"wrong shape {signal.shape}: expected (leads, length)")
+    names = list(leads) if leads else (list(CANONICAL_LEADS) if signal.shape[0] == 12 else None)
+    if names is None or len(names) != signal.shape[0]:
+        raise ValueError(f"wrong shape {signal.shape}: {len(names or [])} lead names given (--lead-names)")
+    return Record(ref.record_id, signal.astype(np.float64), names, float(fs))

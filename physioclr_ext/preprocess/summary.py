@@ -1,0 +1,94 @@
+"""The ``preprocess.json`` summary of a run."""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import SPLIT_NAMES, PreprocessConfig
+from .labels import LabelSpace
+
+if TYPE_CHECKING:
+    from .pipeline import Plan
+
+# Bump when the layout of the written files changes.
+OUTPUT_FORMAT_VERSION = 1
+
+
+def package_version() -> str:
+    """Installed version of physioclr-ext, or ``__version__`` of the package, else ``"unknown"``."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("physioclr-ext")
+    except metadata.PackageNotFoundError:
+        import physioclr_ext
+
+        return str(getattr(physioclr_ext, "__version__", "unknown"))
+
+
+def split_counts(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """Records, patients and windows per split, counted from the written windows."""
+    counts = {}
+    for split in SPLIT_NAMES:
+        mine = [r for r in rows if r["split"] == split]
+        counts[split] = {"records": len({r["record"] for r in mine}),
+                         "patients": len({r["patient"] for r in mine}), "windows": len(mine)}
+    return counts
+
+
+def quality_counts(markers: Sequence[Mapping[str, Any]], mode: str) -> dict[str, Any]:
+    """Window totals and, per reason, how many windows were flagged and dropped."""
+    flagged: Counter[str] = Counter()
+    dropped: Counter[str] = Counter()
+    total = written = 0
+    for marker in markers:
+        for window in marker["windows"]:
+            total += 1
+            written += bool(window["kept"])
+            flagged.update(window["flags"])
+            if not window["kept"]:
+                dropped.update(window["flags"])
+    return {"mode": mode, "windows_total": total, "windows_written": written,
+            "windows_dropped": total - written, "flagged_by_reason": dict(sorted(flagged.items())),
+            "dropped_by_reason": dict(sorted(dropped.items()))}
+
+
+def missing_leads(markers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Missing (zero-filled) leads per record and how many records miss each lead."""
+    per_record = {m["record"]: m["missing_leads"] for m in markers if m["missing_leads"]}
+    by_lead = Counter(lead for leads in per_record.values() for lead in leads)
+    return {"records_by_lead": dict(by_lead), "records": per_record}
+
+
+def build_summary(*, config: PreprocessConfig, fmt: str, root: Path, out: Path, plan: Plan,
+                  labels: LabelSpace, markers: Sequence[Mapping[str, Any]],
+                  rows: Sequence[Mapping[str, Any]], failures: Mapping[str, str],
+                  skipped: Sequence[str], n_found: int, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything ``preprocess.json`` holds; the counts are derived from the written windows."""
+    splits = split_counts(rows)
+    for split in SPLIT_NAMES:
+        splits[split]["cmsc_pairs"] = extra["cmsc_pairs"][split]
+    first = markers[0]
+    return {
+        "version": package_version(), "output_format_version": OUTPUT_FORMAT_VERSION,
+        "input": str(root), "output": str(out), "format": fmt, "preset": config.preset,
+        "options": config.to_dict(),
+        "window": {"sample_rate": config.sample_rate, "length_samples": first["window_length"],
+                   "hop_samples": first["hop"], "leads": list(config.leads)},
+        "labels": {"scheme": labels.scheme, "names": list(labels.names),
+                   "mat_label_shape": [1, labels.width], "counts": extra["label_counts"]},
+        "records": {"found": n_found, "excluded": len(plan.excluded), "planned": len(plan.refs),
+                    "succeeded": len(markers), "failed": len(failures),
+                    "skipped_existing": len(skipped), "processed": len(markers) - len(skipped)},
+        "split": {"method": config.split, "seed": config.seed, "fractions": list(config.split_fractions),
+                  "valid_fraction": config.valid_fraction, "file": config.split_file,
+                  "unmatched_split_ids": plan.unmatched_split_ids},
+        "splits": splits,
+        "excluded_records": plan.excluded,
+        "dropped_for_patient_overlap": plan.dropped_for_patient_overlap,
+        "failed_records": [{"record": r, "reason": why} for r, why in failures.items()],
+        "quality": quality_counts(markers, config.quality),
+        "missing_leads": missing_leads(markers),
+    }

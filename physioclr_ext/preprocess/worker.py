@@ -1,0 +1,189 @@
+"""Processing of one record into window ``.mat`` files and a resume marker.
+
+Runs inside worker processes; everything it needs travels in a picklable ``Job``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.io
+
+from . import dsp
+from .config import PreprocessConfig
+from .labels import LabelSpace, window_aami_class, window_beats
+from .leads import select_leads
+from .readers import Record, RecordRef, read_record
+from .windows import QualityThresholds, quality_flags, raw_bounds, window_geometry, window_starts
+
+
+@dataclass(frozen=True)
+class Job:
+    """One record to process.
+
+    Attributes:
+        key: hash of everything that determines this record's outputs; a
+            marker with the same key means the record is already done.
+        idx: record index (sorted record ids); ``patient_index`` likewise for patients.
+        label: record-level encoded label (``(K,)``), unused for beat-labelled data.
+    """
+
+    ref: RecordRef
+    idx: int
+    patient_index: int
+    key: str
+    label: tuple[float, ...]
+    labels: LabelSpace
+    config: PreprocessConfig
+    output: str
+
+
+class BadRecord(Exception):
+    """A record that cannot be turned into windows (the message is the reason)."""
+
+
+def marker_path(output: str | Path, record_id: str) -> Path:
+    """``OUTPUT/records/<record>.json``."""
+    return Path(output) / "records" / f"{record_id}.json"
+
+
+def load_marker(output: str | Path, record_id: str) -> dict[str, Any] | None:
+    """The record's marker, or ``None`` when absent or unreadable."""
+    try:
+        return json.loads(marker_path(output, record_id).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def process_record(job: Job) -> dict[str, Any]:
+    """Process one record; never raises.
+
+    Returns:
+        ``{"record": id, "ok": True, "marker": {...}}`` or ``{"record": id, "ok": False, "reason": str}``.
+    """
+    try:
+        _remove_previous_outputs(job)
+        marker = _process(job)
+        _write_json_atomic(marker_path(job.output, job.ref.record_id), marker)
+        return {"record": job.ref.record_id, "ok": True, "marker": marker}
+    except BadRecord as exc:
+        return {"record": job.ref.record_id, "ok": False, "reason": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - any failure of one record is reported, not raised
+        last = traceback.extract_tb(exc.__traceback__)[-1:]
+        where = f" ({Path(last[0].filename).name}:{last[0].lineno})" if last else ""
+        return {"record": job.ref.record_id, "ok": False, "reason": f"{type(exc).__name__}: {exc}{where}"}
+
+
+def _remove_previous_outputs(job: Job) -> None:
+    old = load_marker(job.output, job.ref.record_id)
+    marker_path(job.output, job.ref.record_id).unlink(missing_ok=True)
+    for window in (old or {}).get("windows", []):
+        if window.get("kept"):
+            (Path(job.output) / window["path"]).unlink(missing_ok=True)
+
+
+def _load(job: Job) -> Record:
+    cfg = job.config
+    try:
+        return read_record(job.ref, job.labels.uses_beats,
+                           cfg.input_sample_rate or cfg.sample_rate, cfg.lead_names)
+    except Exception as exc:
+        raise BadRecord(f"unreadable: {type(exc).__name__}: {exc}") from exc
+
+
+def _prepare(job: Job, record: Record) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Lead-select, fill NaN, filter and resample.
+
+    Returns:
+        raw ``(L, T_in)`` lead-selected signal, processed ``(L, T_out)`` signal,
+        ``(L,)`` present-lead mask, missing lead names.
+    """
+    cfg = job.config
+    if record.signal.ndim != 2 or record.signal.shape[1] == 0 or record.fs <= 0:
+        raise BadRecord(f"wrong shape {record.signal.shape} or sampling rate {record.fs}")
+    raw, present, missing = select_leads(record.signal, record.lead_names, cfg.leads)
+    # A lead without a single valid sample carries no information: treat it as missing.
+    all_nan = present & np.isnan(raw).all(axis=1)
+    if all_nan.any():
+        present = present & ~all_nan
+        missing = [lead for lead, ok in zip(cfg.leads, present) if not ok]
+        raw[all_nan] = 0.0
+    if not present.any():
+        raise BadRecord("nan_only" if all_nan.any() else f"no selected lead present (has {record.lead_names})")
+    clean = dsp.fill_nan(raw)
+    if cfg.apply_filter:
+        clean = dsp.bandpass(clean, record.fs, *cfg.bandpass, cfg.filter_order, rows=present)
+    # Zero-filled leads stay zero: resample only the real ones.
+    resampled = dsp.resample(clean[present], record.fs, cfg.sample_rate)
+    out = np.zeros((len(present), resampled.shape[1]), dtype=np.float64)
+    out[present] = resampled
+    return raw, out, present, missing
+
+
+def _process(job: Job) -> dict[str, Any]:
+    cfg = job.config
+    record = _load(job)
+    raw, signal, present, missing = _prepare(job, record)
+    length, hop = window_geometry(cfg.sample_rate, cfg.window_seconds, cfg.overlap_seconds)
+    starts = window_starts(signal.shape[1], length, hop)
+    if starts.size == 0:
+        seconds = raw.shape[1] / record.fs
+        raise BadRecord(f"too_short: {seconds:.2f} s < one {cfg.window_seconds} s window")
+    thresholds = QualityThresholds(cfg.flat_threshold, cfg.saturation_threshold)
+    windows = []
+    for i, start in enumerate(starts.tolist()):
+        lo, hi = raw_bounds(start, length, cfg.sample_rate, record.fs, raw.shape[1])
+        window = _window_entry(job, record, raw[:, lo:hi], present, thresholds, (i, start, lo, hi))
+        if window["kept"]:
+            feats = dsp.normalize(signal[:, start:start + length], cfg.normalize, present)
+            _write_mat(Path(job.output) / window["path"], feats, job, window["label"])
+        windows.append(window)
+    return {
+        "record": job.ref.record_id, "key": job.key, "idx": job.idx, "patient": job.ref.patient,
+        "patient_id": job.patient_index, "fs_in": record.fs, "n_samples_in": int(raw.shape[1]),
+        "lead_names_in": record.lead_names, "missing_leads": missing, "window_length": length,
+        "hop": hop, "windows": windows,
+    }
+
+
+def _window_entry(job: Job, record: Record, raw: np.ndarray, present: np.ndarray,
+                  thresholds: QualityThresholds, where: tuple[int, int, int, int]) -> dict[str, Any]:
+    i, start, lo, hi = where
+    reasons = quality_flags(raw, present, thresholds)
+    entry: dict[str, Any] = {"i": i, "start": start, "path": f"mat/{job.ref.record_id}_{i}.mat",
+                             "flags": reasons, "label": list(job.label)}
+    if job.labels.uses_beats:
+        beats = window_beats(record.beat_samples, record.beat_symbols, lo, hi)
+        aami = window_aami_class(beats)
+        entry.update(aami=aami, n_beats=len(beats))
+        if aami is None:
+            reasons = reasons + ["no_beats"]
+        else:
+            entry["label"] = job.labels.encode_window(aami)
+    # Windows without beats cannot be labelled, so they are dropped even with quality=keep.
+    entry["kept"] = not ((reasons and job.config.quality == "drop") or "no_beats" in reasons)
+    entry["flags"] = reasons
+    return entry
+
+
+def _write_mat(path: Path, feats: np.ndarray, job: Job, label: list[float]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(path, {
+        "feats": feats.astype(np.float32),
+        "curr_sample_rate": int(job.config.sample_rate),
+        "label": np.asarray(label, dtype=np.float32).reshape(1, -1),
+        "idx": int(job.idx),
+        "patient_id": int(job.patient_index),
+    }, do_compression=job.config.compress)
+
+
+def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(payload))
+    os.replace(tmp, path)
