@@ -9,14 +9,14 @@ checkpoint.
 
 Usage::
 
-    python -m physioclr_ext.checkpoints arch-overrides checkpoint_last.pt
+    python -m physioclr_ext.checkpoints arch-overrides checkpoint_last.pt --config finetune.yaml
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 ARCHITECTURE_FIELDS = (
     "encoder_layers",
@@ -64,9 +64,32 @@ def format_override(key: str, value: Any) -> str:
     return f"{key}={text}"
 
 
-def architecture_overrides(model_cfg: Dict[str, Any], prefix: str = "model.") -> List[str]:
-    """Overrides that give a fine-tuning model the encoder shape of ``model_cfg``."""
-    return [format_override(prefix + k, model_cfg[k]) for k in ARCHITECTURE_FIELDS if k in model_cfg]
+def architecture_overrides(
+    model_cfg: Dict[str, Any], present: Optional[Set[str]] = None, prefix: str = "model."
+) -> List[str]:
+    """Overrides that give a fine-tuning model the encoder shape of ``model_cfg``.
+
+    Args:
+        model_cfg: the pretrained checkpoint's model configuration.
+        present: keys the fine-tuning YAML's ``model`` section already has. Hydra 1.0
+            only overrides keys the composed YAML has; the others must be appended
+            with ``+``. ``None`` treats every key as present.
+    """
+    out = []
+    for key in ARCHITECTURE_FIELDS:
+        if key in model_cfg:
+            plus = "" if present is None or key in present else "+"
+            out.append(plus + format_override(prefix + key, model_cfg[key]))
+    return out
+
+
+def yaml_model_keys(config_path: str) -> Set[str]:
+    """Keys of the ``model`` section of a Hydra YAML config file."""
+    import yaml
+
+    with open(config_path, encoding="utf-8") as fh:
+        cfg = yaml.safe_load(fh) or {}
+    return set((cfg.get("model") or {}).keys())
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -75,8 +98,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     arch = sub.add_parser("arch-overrides", help="print the encoder architecture of a checkpoint as Hydra overrides")
     arch.add_argument("checkpoint")
+    arch.add_argument("--config", default=None,
+                      help="the fine-tuning YAML: keys its model section lacks are written as +key=value")
     args = parser.parse_args(argv)
-    for line in architecture_overrides(load_model_config(args.checkpoint)):
+    present = yaml_model_keys(args.config) if args.config else None
+    for line in architecture_overrides(load_model_config(args.checkpoint), present):
         print(line)
     return 0
 

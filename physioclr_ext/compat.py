@@ -324,7 +324,36 @@ def patch_inference_store() -> bool:
     return True
 
 
+def _next_epoch_idx(self: Any) -> int:
+    """Epoch index after ``next_epoch_itr`` is called (fairseq's original logic)."""
+    if self._next_epoch_itr is not None:
+        return self.epoch
+    if self._cur_epoch_itr is not None and self.end_of_epoch():
+        return self.epoch + 1
+    return self.epoch
+
+
+def patch_resume_mid_epoch() -> bool:
+    """fairseq_signals/data/iterators.py: ``EpochBatchIterator.next_epoch_idx`` lacks a
+    ``return`` in its first branch, so it returns None whenever a checkpoint saved in
+    the middle of an epoch is restored, and resuming crashes in fairseq_cli/train.py
+    with "'<=' not supported between instances of 'NoneType' and 'int'". Checked by
+    behaviour: the property is replaced only if it returns None in that state."""
+    iterators = importlib.import_module("fairseq_signals.data.iterators")
+    cls = iterators.EpochBatchIterator
+    if getattr(cls.next_epoch_idx.fget, "_physioclr_patched", False):
+        return False
+    probe = object.__new__(cls)
+    probe.__dict__.update(epoch=3, _next_epoch_itr=object(), _cur_epoch_itr=None)
+    if cls.next_epoch_idx.fget(probe) == 3:
+        return False  # upstream fixed it
+    _next_epoch_idx._physioclr_patched = True  # type: ignore[attr-defined]
+    cls.next_epoch_idx = property(_next_epoch_idx, doc=_next_epoch_idx.__doc__)
+    return True
+
+
 PATCHES: Dict[str, Callable[[], bool]] = {
+    "resume_mid_epoch": patch_resume_mid_epoch,
     "inference_store_api": patch_inference_store,
     "clip_grad_norm_cpu": patch_clip_grad_norm,
     "checkpoint_weights_only": patch_checkpoint_loading,

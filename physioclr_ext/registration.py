@@ -45,6 +45,11 @@ def layer_modules(layer: str) -> List[str]:
     )
 
 
+def is_registered() -> bool:
+    """Whether :func:`register_all` has imported the layers (with fairseq-signals)."""
+    return _registered is not None
+
+
 def register_all() -> List[str]:
     """Import every registered-component module and apply the upstream fixes.
 

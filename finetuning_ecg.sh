@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Fine-tune a pretrained checkpoint on labelled windows through physioclr-hydra-train.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/scripts/common.sh"
+
+usage() {
+  cat <<USAGE
+Usage: $(basename "$0") [--data DIR] [--checkpoint PT] [--config NAME] [--num-labels N] [--out DIR] [-- OVERRIDES...]
+
+Fine-tune a classifier from a pretrained checkpoint with configs/finetuning/<config>.yaml.
+The number of labels comes from DATA/label_def.csv and the positive-class weights from
+DATA/pos_weight.txt when present; the encoder's architecture is read from the
+checkpoint, so the classifier always matches it.
+
+With no arguments: the demo. Fine-tunes the tiny classifier from
+$DEMO_DIR/pretrain/checkpoint_last.pt on the binary normal/arrhythmia labels of
+$DEMO_DATA and writes $DEMO_DIR/finetune/checkpoint_best.pt (chosen on valid loss).
+
+Options:
+  --data DIR        preprocessed labelled data (train.tsv, valid.tsv, label_def.csv)
+  --checkpoint PT   pretrained checkpoint (from ./pre-training_ecg.sh)
+  --config NAME     config in configs/finetuning (default: ecg_transformer_classifier,
+                    demo: ecg_transformer_classifier_tiny)
+  --num-labels N    number of outputs (default: rows of label_def.csv)
+  --no-pos-weight   do not pass pos_weight.txt to the criterion
+  --out DIR         checkpoints and logs (default: runs/finetune, demo: $DEMO_DIR/finetune)
+  -h, --help        this help
+  -- OVERRIDES      Hydra overrides, e.g. optimization.max_epoch=20 model.freeze_finetune_updates=1000
+USAGE
+}
+
+DATA="" CKPT="" CONFIG="" NUM_LABELS="" OUT="" POS_WEIGHT=1 OVERRIDES=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --data) DATA="$2"; shift 2 ;;
+    --checkpoint) CKPT="$2"; shift 2 ;;
+    --config) CONFIG="$2"; shift 2 ;;
+    --num-labels) NUM_LABELS="$2"; shift 2 ;;
+    --no-pos-weight) POS_WEIGHT=0; shift ;;
+    --out) OUT="$2"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; OVERRIDES=("$@"); break ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+done
+
+if [[ -z "$DATA" && -z "$CKPT" ]]; then
+  DATA="$DEMO_DATA"; CKPT="$DEMO_DIR/pretrain/checkpoint_last.pt"
+  CONFIG="${CONFIG:-ecg_transformer_classifier_tiny}"; OUT="${OUT:-$DEMO_DIR/finetune}"
+  [[ -f "$CKPT" ]] || die "no demo checkpoint $CKPT: run ./pre-training_ecg.sh first"
+fi
+[[ -n "$DATA" && -n "$CKPT" ]] || die "give both --data and --checkpoint (or neither, for the demo)"
+[[ -f "$DATA/train.tsv" && -f "$DATA/valid.tsv" ]] || die "$DATA needs train.tsv and valid.tsv"
+[[ -f "$CKPT" ]] || die "no checkpoint $CKPT"
+CONFIG="${CONFIG:-ecg_transformer_classifier}"
+CONFIG_DIR="$REPO_ROOT/configs/finetuning"
+[[ -f "$CONFIG_DIR/$CONFIG.yaml" ]] || die "no config $CONFIG_DIR/$CONFIG.yaml"
+if [[ -z "$NUM_LABELS" ]]; then
+  [[ -f "$DATA/label_def.csv" ]] || die "no $DATA/label_def.csv: give --num-labels"
+  NUM_LABELS=$(( $(wc -l < "$DATA/label_def.csv") - 1 ))
+fi
+OUT="$(abspath "${OUT:-runs/finetune}")"; DATA="$(abspath "$DATA")"; CKPT="$(abspath "$CKPT")"
+
+require_fairseq_signals
+EXTRA=()
+if [[ $POS_WEIGHT -eq 1 && -f "$DATA/pos_weight.txt" ]] && ! has_override criterion.pos_weight "${OVERRIDES[@]+"${OVERRIDES[@]}"}"; then
+  EXTRA+=("criterion.pos_weight=$(tr -d ' \n' < "$DATA/pos_weight.txt")")
+fi
+while IFS= read -r line; do
+  key="${line%%=*}"
+  has_override "${key#+}" "${OVERRIDES[@]+"${OVERRIDES[@]}"}" || EXTRA+=("$line")
+done < <("$PYTHON" -m physioclr_ext.checkpoints arch-overrides "$CKPT" --config "$CONFIG_DIR/$CONFIG.yaml")
+
+mkdir -p "$OUT"
+"$(console_script physioclr-hydra-train)" --config-dir "$CONFIG_DIR" --config-name "$CONFIG" \
+  task.data="$DATA" model.model_path="$CKPT" model.num_labels="$NUM_LABELS" \
+  checkpoint.save_dir="$OUT" hydra.run.dir="$OUT" \
+  "${EXTRA[@]+"${EXTRA[@]}"}" "${OVERRIDES[@]+"${OVERRIDES[@]}"}"
+[[ -f "$OUT/checkpoint_best.pt" ]] || die "fine-tuning finished without $OUT/checkpoint_best.pt"
+echo "fine-tuned checkpoint: $OUT/checkpoint_best.pt"

@@ -1,0 +1,26 @@
+"""Helpers for the integration tests: run commands and locate the console scripts."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(cmd, env=None, cwd=None, timeout=600):
+    """Run a command; on failure show its output (tail) in the assertion."""
+    full_env = {**os.environ, **(env or {})}
+    bindir = os.path.dirname(sys.executable)
+    full_env["PATH"] = bindir + os.pathsep + full_env.get("PATH", "")
+    full_env.setdefault("PYTHON", sys.executable)
+    proc = subprocess.run(cmd, cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{cmd} failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-6000:]}"
+    return proc
+
+
+
+def console_script(name: str) -> str:
+    path = os.path.join(os.path.dirname(sys.executable), name)
+    return path if os.path.exists(path) else (shutil.which(name) or name)
