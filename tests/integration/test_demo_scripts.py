@@ -41,3 +41,21 @@ def test_inference_writes_one_prediction_per_test_window(demo_dir):
     assert set(metrics["metrics"]) == {"accuracy", "balanced_accuracy", "macro_f1", "auroc", "auprc"}
     probs = np.array([float(r["prob"]) for r in rows])
     assert probs.std() > 0, "the fine-tuned model predicts a constant"
+
+
+def test_validate_console_script_agrees_with_inference_metrics(demo_dir):
+    """physioclr-hydra-validate's own metrics on the test split equal those inference_ecg.sh wrote."""
+    import re
+
+    from ._util import REPO, console_script, run
+
+    out = demo_dir / "validate"
+    proc = run([console_script("physioclr-hydra-validate"), "--config-dir", str(REPO / "configs/inference"),
+                "--config-name", "classifier", f"task.data={demo_dir / 'data' / 'mitdb'}",
+                f"common_eval.path={demo_dir / 'finetune' / 'checkpoint_best.pt'}",
+                f"common_eval.results_path={out}", f"hydra.run.dir={out}", "dataset.valid_subset=test"])
+    line = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "valid on 'test' subset" in ln][-1]
+    reported = {k: float(v) for k, v in re.findall(r"\| (accuracy|auroc|auprc) ([0-9.]+)", line)}
+    ours = json.load(open(demo_dir / "inference" / "metrics_test.json"))["metrics"]
+    for key in ("accuracy", "auroc", "auprc"):
+        assert abs(reported[key] - ours[key]) < 1e-4, (key, reported[key], ours[key])
