@@ -23,6 +23,12 @@ Options:
                     demo: ecg_transformer_classifier_tiny)
   --num-labels N    number of outputs (default: rows of label_def.csv)
   --no-pos-weight   do not pass pos_weight.txt to the criterion
+  --few-shot "N.."  instead of one run: the few-shot protocol (exactly N labelled training
+                    windows per seed, pretrained vs from scratch; python -m physioclr_ext.evaluation
+                    few-shot); mean and 95% CI in OUT/results.md and OUT/results.json
+  --repeated K      instead of one run: K repeats of the repeated patient sub-sampling protocol
+  --seeds "S.."     seeds of --few-shot (default: 0 1 2 3 4); first seed of --repeated
+  --balanced        --few-shot: N windows per class
   --out DIR         checkpoints and logs (default: runs/finetune, demo: $DEMO_DIR/finetune)
   -h, --help        this help
   -- OVERRIDES      Hydra overrides, e.g. optimization.max_epoch=20 model.freeze_finetune_updates=1000
@@ -30,6 +36,7 @@ USAGE
 }
 
 DATA="" CKPT="" CONFIG="" NUM_LABELS="" OUT="" POS_WEIGHT=1 OVERRIDES=()
+FEW_SHOT="" REPEATED="" SEEDS="0 1 2 3 4" BALANCED=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --data) DATA="$2"; shift 2 ;;
@@ -37,6 +44,10 @@ while [[ $# -gt 0 ]]; do
     --config) CONFIG="$2"; shift 2 ;;
     --num-labels) NUM_LABELS="$2"; shift 2 ;;
     --no-pos-weight) POS_WEIGHT=0; shift ;;
+    --few-shot) FEW_SHOT="$2"; shift 2 ;;
+    --repeated) REPEATED="$2"; shift 2 ;;
+    --seeds) SEEDS="$2"; shift 2 ;;
+    --balanced) BALANCED=(--balanced); shift ;;
     --out) OUT="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     --) shift; OVERRIDES=("$@"); break ;;
@@ -62,6 +73,23 @@ fi
 OUT="$(abspath "${OUT:-runs/finetune}")"; DATA="$(abspath "$DATA")"; CKPT="$(abspath "$CKPT")"
 
 require_fairseq_signals
+if [[ -n "$FEW_SHOT" || -n "$REPEATED" ]]; then
+  PROTO_OVERRIDES=()
+  for o in "${OVERRIDES[@]+"${OVERRIDES[@]}"}"; do PROTO_OVERRIDES+=(--override "$o"); done
+  read -r -a SEED_LIST <<< "$SEEDS"
+  if [[ -n "$FEW_SHOT" ]]; then
+    read -r -a N_LIST <<< "$FEW_SHOT"
+    "$PYTHON" -m physioclr_ext.evaluation few-shot --data "$DATA" --checkpoint "$CKPT" --out "$OUT" \
+      --finetune-config "$CONFIG" --config-dir "$CONFIG_DIR" --n "${N_LIST[@]}" --seeds "${SEED_LIST[@]}" \
+      "${BALANCED[@]+"${BALANCED[@]}"}" "${PROTO_OVERRIDES[@]+"${PROTO_OVERRIDES[@]}"}"
+  else
+    "$PYTHON" -m physioclr_ext.evaluation repeated --data "$DATA" --checkpoint "$CKPT" --out "$OUT" \
+      --finetune-config "$CONFIG" --config-dir "$CONFIG_DIR" --repeats "$REPEATED" --seed "${SEED_LIST[0]}" \
+      "${PROTO_OVERRIDES[@]+"${PROTO_OVERRIDES[@]}"}"
+  fi
+  echo "results: $OUT/results.md, $OUT/results.json"
+  exit 0
+fi
 EXTRA=()
 if [[ $POS_WEIGHT -eq 1 && -f "$DATA/pos_weight.txt" ]] && ! has_override criterion.pos_weight "${OVERRIDES[@]+"${OVERRIDES[@]}"}"; then
   EXTRA+=("criterion.pos_weight=$(tr -d ' \n' < "$DATA/pos_weight.txt")")

@@ -21,12 +21,16 @@ Options:
   --subset NAME     manifest to predict (default: test)
   --threshold P     probability threshold for binary/multi-label predictions (default 0.5)
   --out DIR         outputs (default: runs/inference, demo: $DEMO_DIR/inference)
+  --embed           also write pooled embeddings of train/valid/test (OUT/embeddings) and
+                    score them with a linear probe, k-NN and k-means (OUT/linear_probe,
+                    OUT/knn, OUT/cluster); with a pretrained (not fine-tuned) checkpoint
+                    only this part runs
   -h, --help        this help
   -- OVERRIDES      Hydra overrides for physioclr-hydra-inference
 USAGE
 }
 
-DATA="" CKPT="" SUBSET="test" OUT="" THRESHOLD="0.5" OVERRIDES=()
+DATA="" CKPT="" SUBSET="test" OUT="" THRESHOLD="0.5" EMBED=0 OVERRIDES=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --data) DATA="$2"; shift 2 ;;
@@ -34,6 +38,7 @@ while [[ $# -gt 0 ]]; do
     --subset) SUBSET="$2"; shift 2 ;;
     --threshold) THRESHOLD="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
+    --embed) EMBED=1; shift ;;
     -h|--help) usage; exit 0 ;;
     --) shift; OVERRIDES=("$@"); break ;;
     *) die "unknown option $1 (see --help)" ;;
@@ -51,11 +56,23 @@ OUT="$(abspath "${OUT:-runs/inference}")"; DATA="$(abspath "$DATA")"; CKPT="$(ab
 
 require_fairseq_signals
 mkdir -p "$OUT"
-"$(console_script physioclr-hydra-inference)" --config-dir "$REPO_ROOT/configs/inference" --config-name classifier \
-  task.data="$DATA" common_eval.path="$CKPT" common_eval.results_path="$OUT" dataset.valid_subset="$SUBSET" \
-  hydra.run.dir="$OUT" "${OVERRIDES[@]+"${OVERRIDES[@]}"}"
-LABEL_DEF=()
-[[ -f "$DATA/label_def.csv" ]] && LABEL_DEF=(--label-def "$DATA/label_def.csv")
-"$PYTHON" -m physioclr_ext.evaluation predictions --outputs "$OUT/outputs_$SUBSET.npy" \
-  --manifest "$DATA/$SUBSET.tsv" --out-dir "$OUT" --subset "$SUBSET" --threshold "$THRESHOLD" "${LABEL_DEF[@]+"${LABEL_DEF[@]}"}"
-echo "metrics: $OUT/metrics_$SUBSET.json"
+MODEL_NAME="$("$PYTHON" -m physioclr_ext.checkpoints model-name "$CKPT")"
+if [[ "$MODEL_NAME" == *classifier* ]]; then
+  "$(console_script physioclr-hydra-inference)" --config-dir "$REPO_ROOT/configs/inference" --config-name classifier \
+    task.data="$DATA" common_eval.path="$CKPT" common_eval.results_path="$OUT" dataset.valid_subset="$SUBSET" \
+    hydra.run.dir="$OUT" "${OVERRIDES[@]+"${OVERRIDES[@]}"}"
+  LABEL_DEF=()
+  [[ -f "$DATA/label_def.csv" ]] && LABEL_DEF=(--label-def "$DATA/label_def.csv")
+  "$PYTHON" -m physioclr_ext.evaluation predictions --outputs "$OUT/outputs_$SUBSET.npy" \
+    --manifest "$DATA/$SUBSET.tsv" --out-dir "$OUT" --subset "$SUBSET" --threshold "$THRESHOLD" "${LABEL_DEF[@]+"${LABEL_DEF[@]}"}"
+  echo "metrics: $OUT/metrics_$SUBSET.json"
+elif [[ $EMBED -eq 0 ]]; then
+  die "$CKPT holds a $MODEL_NAME model, not a classifier: fine-tune it first, or use --embed"
+fi
+if [[ $EMBED -eq 1 ]]; then
+  "$PYTHON" -m physioclr_ext.evaluation embed --checkpoint "$CKPT" --data "$DATA" --out "$OUT/embeddings"
+  "$PYTHON" -m physioclr_ext.evaluation linear-probe --embeddings "$OUT/embeddings" --out "$OUT/linear_probe"
+  "$PYTHON" -m physioclr_ext.evaluation knn --embeddings "$OUT/embeddings" --out "$OUT/knn"
+  "$PYTHON" -m physioclr_ext.evaluation cluster --embeddings "$OUT/embeddings" --out "$OUT/cluster"
+  echo "embeddings: $OUT/embeddings; probes: $OUT/linear_probe/results.md, $OUT/knn/results.md; clusters: $OUT/cluster"
+fi

@@ -10,6 +10,7 @@ checkpoint.
 Usage::
 
     python -m physioclr_ext.checkpoints arch-overrides checkpoint_last.pt --config finetune.yaml
+    python -m physioclr_ext.checkpoints model-name checkpoint_best.pt
 """
 
 from __future__ import annotations
@@ -100,7 +101,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     arch.add_argument("checkpoint")
     arch.add_argument("--config", default=None,
                       help="the fine-tuning YAML: keys its model section lacks are written as +key=value")
+    name = sub.add_parser("model-name", help="print the registered model name of a checkpoint")
+    name.add_argument("checkpoint")
     args = parser.parse_args(argv)
+    if args.command == "model-name":
+        print(load_model_config(args.checkpoint).get("_name", ""))
+        return 0
     present = yaml_model_keys(args.config) if args.config else None
     for line in architecture_overrides(load_model_config(args.checkpoint), present):
         print(line)

@@ -1,0 +1,102 @@
+"""Subcommands of ``python -m physioclr_ext.evaluation`` that need fairseq-signals:
+``embed`` (a checkpoint over manifests), ``few-shot`` and ``repeated`` (fine-tuning
+protocols through the real trainer). fairseq-signals is imported only when one of
+them runs, so the rest of the evaluation toolkit works without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Dict, List
+
+COMMANDS = ("embed", "few-shot", "repeated")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register the three subcommands on an argparse sub-parser set."""
+    embed = sub.add_parser("embed", help="pooled embeddings of a checkpoint over manifests (needs fairseq-signals)")
+    embed.add_argument("--checkpoint", required=True, help="any fairseq-signals checkpoint (pretrained or fine-tuned)")
+    embed.add_argument("--data", required=True, help="preprocessed data directory holding <subset>.tsv")
+    embed.add_argument("--out", required=True, help="directory for <subset>.npy, labels, ids and embed.json")
+    embed.add_argument("--subsets", nargs="+", default=["train", "valid", "test"])
+    embed.add_argument("--batch-size", type=int, default=64)
+    embed.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+
+    for name, helptext in (("few-shot", "fine-tune with exactly n labels per seed, pretrained vs scratch"),
+                           ("repeated", "repeated random patient splits: fine-tune, select on valid, test")):
+        p = sub.add_parser(name, help=helptext + " (needs fairseq-signals)")
+        p.add_argument("--data", required=True, help="preprocessed labelled data (train/valid/test manifests)")
+        p.add_argument("--out", required=True, help="work directory; results.json and results.md go here")
+        p.add_argument("--finetune-config", default="ecg_transformer_classifier_tiny",
+                       help="config name in --config-dir (default: the tiny CPU classifier)")
+        p.add_argument("--config-dir", default=None, help="default: configs/finetuning of this repository")
+        p.add_argument("--seed", type=int, default=0, help="first seed (repeated: repeat r uses seed + r)")
+        p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                       help="Hydra override for every fine-tuning run (repeatable)")
+        if name == "few-shot":
+            p.add_argument("--checkpoint", required=True, help="pretrained checkpoint")
+            p.add_argument("--n", type=int, nargs="+", default=[10, 50, 100], help="label budgets")
+            p.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 5 seeds from --seed")
+            p.add_argument("--balanced", action="store_true", help="n examples per class")
+            p.add_argument("--no-scratch", action="store_true", help="skip the from-scratch baseline")
+        else:
+            p.add_argument("--checkpoint", default=None, help="pretrained checkpoint used in every repeat")
+            p.add_argument("--repeats", type=int, default=5)
+            p.add_argument("--fractions", type=float, nargs=3, default=[0.7, 0.15, 0.15])
+            p.add_argument("--pretrain-config", default=None,
+                           help="pretrain anew in each repeat on its training patients only (config name in "
+                                "configs/pretraining), so validation and test patients never reach pretraining")
+            p.add_argument("--pretrain-override", action="append", default=[], metavar="KEY=VALUE")
+
+
+def _spec(args: argparse.Namespace):
+    from physioclr_ext.finetuning_protocols import REPO_CONFIGS, TrainSpec
+
+    return TrainSpec(args.config_dir or os.path.join(REPO_CONFIGS, "finetuning"), args.finetune_config,
+                     list(args.override))
+
+
+def _write(args: argparse.Namespace, runs: Dict[str, List[dict]], meta: dict) -> None:
+    from physioclr_ext.evaluation.results import command_line, write_results
+    from physioclr_ext.evaluation.stats import summarize
+
+    results = {setting: summarize([r["metrics"] for r in records]) for setting, records in runs.items()}
+    meta = {"command": command_line(), "ci": "t", "data": os.path.abspath(args.data), **meta}
+    paths = write_results(args.out, results, meta)
+    with open(paths.get("markdown", os.path.join(args.out, "results.md")), encoding="utf-8") as fh:
+        print(fh.read())
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute one of :data:`COMMANDS`."""
+    from physioclr_ext.evaluation.results import file_sha256
+
+    if args.command == "embed":
+        from physioclr_ext.embedding import embed_subsets
+
+        meta = embed_subsets(args.checkpoint, args.data, args.out, args.subsets, args.batch_size, args.device)
+        print(f"embeddings of {', '.join(meta['subsets'])} written to {args.out}")
+        return 0
+    from physioclr_ext import finetuning_protocols as protocols
+
+    if args.command == "few-shot":
+        seeds = args.seeds or list(range(args.seed, args.seed + 5))
+        runs = protocols.few_shot(args.data, args.checkpoint, args.out, args.n, seeds, _spec(args),
+                                  balanced=args.balanced, scratch=not args.no_scratch)
+        _write(args, runs, {"seeds": seeds, "n": args.n, "balanced": args.balanced, "split": "as preprocessed",
+                            "checkpoint": os.path.abspath(args.checkpoint),
+                            "checkpoint_sha256": file_sha256(args.checkpoint)})
+        return 0
+    pre = None
+    if args.pretrain_config:
+        pre = protocols.TrainSpec(os.path.join(protocols.REPO_CONFIGS, "pretraining"), args.pretrain_config,
+                                  list(args.pretrain_override))
+    runs = protocols.repeated(args.data, args.out, args.repeats, args.seed, _spec(args), args.checkpoint, pre,
+                              tuple(args.fractions))
+    _write(args, runs, {"seeds": [args.seed + r for r in range(args.repeats)], "split": {
+        "fractions": args.fractions, "by": "patient", "repeats": args.repeats},
+        "checkpoint": os.path.abspath(args.checkpoint) if args.checkpoint else None,
+        "checkpoint_sha256": file_sha256(args.checkpoint) if args.checkpoint else None,
+        "pretrained_on_train_patients_only": pre is not None})
+    return 0

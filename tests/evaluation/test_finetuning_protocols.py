@@ -1,0 +1,51 @@
+"""Pure parts of the fine-tuning protocols (the runs themselves are in tests/integration)."""
+
+import numpy as np
+import pytest
+import scipy.io
+
+from physioclr_ext.evaluation.predictions import Manifest
+from physioclr_ext.finetuning_protocols import SCHEDULE_DEFAULTS, Windows, merge_overrides, pos_weight, write_data_dir
+
+
+def test_merge_overrides_later_groups_win_and_plus_is_kept():
+    merged = merge_overrides({"a.b": "1", "c": "2"}, ["+model.x=3", "a.b=4"], ["model.x=5"])
+    assert merged == ["c=2", "a.b=4", "model.x=5"]
+    assert len(merge_overrides(SCHEDULE_DEFAULTS)) == len(SCHEDULE_DEFAULTS)
+
+
+def test_pos_weight_is_negatives_over_positives():
+    labels = np.array([[1, 0], [0, 0], [0, 0], [1, 0]], float)
+    assert pos_weight(labels) == [1.0, 1.0]
+    assert pos_weight(np.array([[1], [0], [0], [0]], float)) == [3.0]
+
+
+def _windows(tmp_path, n=6):
+    (tmp_path / "mat").mkdir()
+    rows = {"train": [], "valid": [], "test": []}
+    for i in range(n):
+        rel = f"mat/r{i}_0.mat"
+        scipy.io.savemat(tmp_path / rel, {"feats": np.zeros((1, 8), np.float32), "curr_sample_rate": 360,
+                                          "label": np.array([[i % 2]], np.float32), "idx": i, "patient_id": i // 2})
+        rows[("train", "train", "valid", "valid", "test", "test")[i]].append(f"{rel}\t8")
+    for split, lines in rows.items():
+        (tmp_path / f"{split}.tsv").write_text("\n".join([str(tmp_path)] + lines) + "\n")
+
+
+def test_windows_read_and_subset_manifests(tmp_path):
+    _windows(tmp_path)
+    w = Windows.read(str(tmp_path))
+    assert w.paths == [f"mat/r{i}_0.mat" for i in range(6)]
+    assert w.split.tolist() == ["train", "train", "valid", "valid", "test", "test"]
+    assert w.patients.tolist() == [0, 0, 1, 1, 2, 2] and w.labels[:, 0].tolist() == [0, 1, 0, 1, 0, 1]
+    dest = write_data_dir(str(tmp_path / "sub"), w.root, {"train": w.subset_paths(np.array([1]))}, w.sizes)
+    m = Manifest.read(f"{dest}/train.tsv")
+    assert m.root == str(tmp_path) and m.paths == ["mat/r1_0.mat"] and m.sizes == [8]
+
+
+def test_windows_refuse_mixed_roots(tmp_path):
+    _windows(tmp_path)
+    text = (tmp_path / "test.tsv").read_text().split("\n", 1)
+    (tmp_path / "test.tsv").write_text("/elsewhere\n" + text[1])
+    with pytest.raises(ValueError, match="one root"):
+        Windows.read(str(tmp_path))
