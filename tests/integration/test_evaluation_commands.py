@@ -61,6 +61,7 @@ def test_probes_and_clustering_on_embeddings(embedded, tmp_path):
     assert (tmp_path / "cl" / "projection_test.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_few_shot_runs_pretrained_and_scratch_through_the_trainer(demo_dir, tmp_path):
     evaluation("few-shot", "--data", demo_dir / "data/mitdb", "--checkpoint", demo_dir / "pretrain/checkpoint_last.pt",
                "--out", tmp_path, "--n", 6, "--seeds", 0, 1, "--balanced", *TINY)
@@ -73,6 +74,7 @@ def test_few_shot_runs_pretrained_and_scratch_through_the_trainer(demo_dir, tmp_
         assert len(lines) == 1 + 12
 
 
+@pytest.mark.slow
 def test_repeated_pretrains_on_training_patients_only(demo_dir, tmp_path):
     evaluation("repeated", "--data", demo_dir / "data/mitdb", "--out", tmp_path, "--repeats", 2,
                "--fractions", 0.6, 0.2, 0.2, "--pretrain-config", "wav2vec2_tiny",
@@ -87,6 +89,7 @@ def test_repeated_pretrains_on_training_patients_only(demo_dir, tmp_path):
         assert "checkpoint_last.pt" in record["checkpoint"] and pre.count("\n") > 1
 
 
+@pytest.mark.slow
 def test_scripts_expose_the_protocols(demo_dir, tmp_path):
     from ._util import REPO
 
