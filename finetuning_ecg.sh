@@ -19,8 +19,9 @@ $DEMO_DATA and writes $DEMO_DIR/finetune/checkpoint_best.pt (chosen on valid los
 Options:
   --data DIR        preprocessed labelled data (train.tsv, valid.tsv, label_def.csv)
   --checkpoint PT   pretrained checkpoint (from ./pre-training_ecg.sh)
-  --config NAME     config in configs/finetuning (default: ecg_transformer_classifier,
-                    demo: ecg_transformer_classifier_tiny)
+  --config NAME     config in configs/finetuning (default: ecg_transformer_classifier for
+                    fairseq-signals' wav2vec2/ecg_transformer checkpoints, ecg_ssl_classifier for
+                    the package's methods; demo: ecg_transformer_classifier_tiny)
   --num-labels N    number of outputs (default: rows of label_def.csv)
   --no-pos-weight   do not pass pos_weight.txt to the criterion
   --few-shot "N.."  instead of one run: the few-shot protocol (exactly N labelled training
@@ -63,7 +64,12 @@ fi
 [[ -n "$DATA" && -n "$CKPT" ]] || die "give both --data and --checkpoint (or neither, for the demo)"
 [[ -f "$DATA/train.tsv" && -f "$DATA/valid.tsv" ]] || die "$DATA needs train.tsv and valid.tsv"
 [[ -f "$CKPT" ]] || die "no checkpoint $CKPT"
-CONFIG="${CONFIG:-ecg_transformer_classifier}"
+if [[ -z "$CONFIG" ]]; then
+  case "$("$PYTHON" -m physioclr_ext.checkpoints model-name "$CKPT")" in
+    wav2vec2|ecg_transformer) CONFIG="ecg_transformer_classifier" ;;
+    *) CONFIG="ecg_ssl_classifier" ;;
+  esac
+fi
 CONFIG_DIR="$REPO_ROOT/configs/finetuning"
 [[ -f "$CONFIG_DIR/$CONFIG.yaml" ]] || die "no config $CONFIG_DIR/$CONFIG.yaml"
 if [[ -z "$NUM_LABELS" ]]; then

@@ -84,13 +84,30 @@ def architecture_overrides(
     return out
 
 
-def yaml_model_keys(config_path: str) -> Set[str]:
-    """Keys of the ``model`` section of a Hydra YAML config file."""
+def yaml_model_section(config_path: str) -> Dict[str, Any]:
+    """The ``model`` section of a Hydra YAML config file."""
     import yaml
 
     with open(config_path, encoding="utf-8") as fh:
         cfg = yaml.safe_load(fh) or {}
-    return set((cfg.get("model") or {}).keys())
+    return dict(cfg.get("model") or {})
+
+
+def yaml_model_keys(config_path: str) -> Set[str]:
+    """Keys of the ``model`` section of a Hydra YAML config file."""
+    return set(yaml_model_section(config_path))
+
+
+SELF_DESCRIBING_MODELS = ("ecg_ssl_classifier",)
+"""Fine-tuning models that read the architecture from the checkpoint themselves."""
+
+
+def finetuning_overrides(checkpoint: str, config_path: str) -> List[str]:
+    """Architecture overrides a fine-tuning config needs for ``checkpoint`` (none for
+    models that read it from the checkpoint, such as ``ecg_ssl_classifier``)."""
+    if yaml_model_section(config_path).get("_name") in SELF_DESCRIBING_MODELS:
+        return []
+    return architecture_overrides(load_model_config(checkpoint), yaml_model_keys(config_path))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -107,8 +124,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == "model-name":
         print(load_model_config(args.checkpoint).get("_name", ""))
         return 0
-    present = yaml_model_keys(args.config) if args.config else None
-    for line in architecture_overrides(load_model_config(args.checkpoint), present):
+    if args.config:
+        lines = finetuning_overrides(args.checkpoint, args.config)
+    else:
+        lines = architecture_overrides(load_model_config(args.checkpoint))
+    for line in lines:
         print(line)
     return 0
 

@@ -103,9 +103,9 @@ def _run_logged(cmd: List[str], log_path: str) -> None:
 
 def architecture_of(checkpoint: str, config_path: str) -> List[str]:
     """The checkpoint's encoder architecture as overrides for the fine-tuning config."""
-    from physioclr_ext.checkpoints import architecture_overrides, load_model_config, yaml_model_keys
+    from physioclr_ext.checkpoints import finetuning_overrides
 
-    return architecture_overrides(load_model_config(checkpoint), yaml_model_keys(config_path))
+    return finetuning_overrides(checkpoint, config_path)
 
 
 def finetune(

@@ -127,6 +127,25 @@ def _run(kind: str) -> None:
         raise SystemExit(2) from None
     entry: Callable[[], None] = importlib.import_module(ENTRY_POINTS[kind]).cli_main
     entry()
+    exit_after_success()
+
+
+def exit_after_success() -> None:
+    """End the process once the run has finished and its outputs are written.
+
+    fairseq-signals prefetches batches in a daemon thread (``BufferedIterator`` in
+    fairseq_signals/data/iterators.py). When training stops at ``max_update`` while that
+    thread is still collating a batch (augmentations run there when
+    ``dataset.num_workers=0``), interpreter shutdown tears torch down under it and the
+    process aborts with "terminate called without an active exception" (exit 134) after
+    a successful run. Flushing the logs and leaving with ``os._exit(0)`` avoids that.
+    """
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def train_main() -> None:

@@ -1,0 +1,108 @@
+"""Model ``ecg_ssl_classifier``: the one fine-tuning model for every pretrained checkpoint.
+
+Loads the checkpoint at ``model_path`` (any model of this package, or fairseq-signals'
+``wav2vec2`` / ``ecg_transformer``), keeps it as the encoder, and adds a linear head on its
+pooled representation (:func:`physioclr_ext.embedding.pooled_embedding`). ``freeze_encoder``
+trains the head only (a linear probe). Binary, multi-class and multi-label through
+fairseq-signals' ``ecg_classification`` task and its criteria.
+
+The pretrained model's configuration is stored in ``pretrained_model_cfg`` at the first
+build, so the fine-tuned checkpoint rebuilds itself without ``model_path`` (as inference does).
+``no_pretrained_weights`` keeps the architecture and starts from random weights (the
+from-scratch baseline).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+import torch
+from fairseq_signals.dataclass import Dataclass
+from fairseq_signals.models import BaseModel, build_model, register_model
+from fairseq_signals.utils import checkpoint_utils
+from omegaconf import OmegaConf, open_dict
+from torch import nn
+
+from physioclr_ext.embedding import pooled_embedding
+
+
+@dataclass
+class ECGSSLClassifierConfig(Dataclass):
+    model_path: Optional[str] = field(default=None, metadata={"help": "pretrained checkpoint"})
+    no_pretrained_weights: bool = field(default=False, metadata={
+        "help": "build the checkpoint's architecture with random weights (training from scratch)"})
+    num_labels: int = field(default=1, metadata={"help": "outputs: 1 (binary), K classes or K labels"})
+    freeze_encoder: bool = field(default=False, metadata={"help": "train the head only (linear probe)"})
+    final_dropout: float = field(default=0.0, metadata={"help": "dropout before the head"})
+    pretrained_model_cfg: Any = field(default=None, metadata={
+        "help": "filled from model_path at the first build; lets the fine-tuned checkpoint rebuild itself"})
+
+
+def _remember_pretrained_cfg(cfg: Any, pretrained: Dict[str, Any]) -> None:
+    """Store the pretrained model's config in ``cfg`` and in the run's root config.
+
+    fairseq-signals builds the model from a merged copy of ``cfg.model`` whose parent is
+    the root config the trainer saves in every checkpoint; writing to the root's ``model``
+    node too is what makes the fine-tuned checkpoint self-contained.
+    """
+    for node in (cfg, getattr(cfg._get_parent(), "model", None) if OmegaConf.is_config(cfg) else None):
+        if node is not None and OmegaConf.is_config(node):
+            with open_dict(node):
+                node.pretrained_model_cfg = OmegaConf.create(pretrained)
+
+
+def _encoder_dim(encoder: nn.Module, encoder_cfg: Dict[str, Any]) -> int:
+    if callable(getattr(encoder, "extract_embedding", None)):
+        return int(encoder.embed_dim)
+    return int(encoder_cfg["encoder_embed_dim"])
+
+
+@register_model("ecg_ssl_classifier", dataclass=ECGSSLClassifierConfig)
+class ECGSSLClassifier(BaseModel):
+    def __init__(self, cfg: ECGSSLClassifierConfig, encoder: nn.Module, embed_dim: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.freeze_encoder = cfg.freeze_encoder
+        if self.freeze_encoder:
+            self.encoder.requires_grad_(False)
+        self.dropout = nn.Dropout(cfg.final_dropout)
+        self.head = nn.Linear(embed_dim, cfg.num_labels)
+
+    @classmethod
+    def build_model(cls, cfg: ECGSSLClassifierConfig, task: Any) -> "ECGSSLClassifier":
+        state = None
+        if cfg.model_path:
+            state = checkpoint_utils.load_checkpoint_to_cpu(cfg.model_path)
+            _remember_pretrained_cfg(cfg, dict(state["cfg"]["model"]))
+        if cfg.pretrained_model_cfg is None:
+            raise ValueError("ecg_ssl_classifier needs model.model_path (a pretrained checkpoint)")
+        encoder_cfg = cfg.pretrained_model_cfg
+        with open_dict(encoder_cfg):
+            encoder_cfg.pop("all_gather", None)
+        encoder = build_model(encoder_cfg, task)
+        if state is not None and not cfg.no_pretrained_weights:
+            encoder.load_state_dict(state["model"], strict=True)
+        return cls(cfg, encoder, _encoder_dim(encoder, OmegaConf.to_container(encoder_cfg)))
+
+    def forward(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None, **kwargs: Any) -> Dict:
+        """``source`` (B, C, T) -> ``out`` logits (B, num_labels)."""
+        if self.freeze_encoder:
+            self.encoder.eval()
+            with torch.no_grad():
+                h = pooled_embedding(self.encoder, {"source": source, "padding_mask": padding_mask})
+        else:
+            h = pooled_embedding(self.encoder, {"source": source, "padding_mask": padding_mask})
+        return {"out": self.head(self.dropout(h)), "h": h}
+
+    def extract_embedding(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return pooled_embedding(self.encoder, {"source": source, "padding_mask": padding_mask})
+
+    @property
+    def embed_dim(self) -> int:
+        return self.head.in_features
+
+    def get_logits(self, net_output: Dict[str, torch.Tensor], **kwargs: Any) -> torch.Tensor:
+        return net_output["out"]
+
+    def get_targets(self, sample: Dict[str, Any], net_output: Dict[str, torch.Tensor], **kwargs: Any) -> Any:
+        label = sample["label"]
+        return label.float() if isinstance(label, torch.Tensor) else label

@@ -1,0 +1,81 @@
+"""The contrastive family through the real fairseq-signals trainer: every encoder with NT-Xent,
+every CLOCS mode, then `ecg_ssl_classifier` fine-tuned from a checkpoint and used for inference."""
+
+import json
+import re
+import sys
+
+import pytest
+
+from ._util import REPO, console_script, run
+
+CONFIGS = REPO / "configs"
+PRETRAIN = ["contrastive_cnn_tiny", "contrastive_cnn_lstm_tiny", "contrastive_cnn_attention_lstm_tiny",
+            "contrastive_cnn_transformer_tiny", "clocs_cmsc_tiny", "clocs_cmlc_tiny", "clocs_cmsmlc_tiny"]
+
+
+def test_registered_names():
+    from fairseq_signals.criterions import CRITERION_REGISTRY
+    from fairseq_signals.models import MODEL_REGISTRY
+    from fairseq_signals.tasks import TASK_REGISTRY
+
+    import physioclr_ext  # noqa: F401
+
+    assert {"ecg_contrastive", "ecg_ssl_classifier"} <= set(MODEL_REGISTRY)
+    assert {"nt_xent", "clocs"} <= set(CRITERION_REGISTRY)
+    assert "ecg_ssl_pretraining" in TASK_REGISTRY
+
+
+def _pretrain(config, data, out, updates=6):
+    proc = run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "pretraining"),
+                "--config-name", config, f"task.data={data}", f"checkpoint.save_dir={out}", f"hydra.run.dir={out}",
+                f"optimization.max_update={updates}", "common.log_interval=1"])
+    return proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("config", PRETRAIN)
+def test_pretraining_runs_and_logs_a_finite_loss(config, demo_dir, tmp_path):
+    log = _pretrain(config, demo_dir / "data/mitdb", tmp_path)
+    assert (tmp_path / "checkpoint_last.pt").exists()
+    losses = [float(v) for v in re.findall(r"loss=([0-9.]+)", log)]
+    assert len(losses) >= 5 and all(0 < v < 50 for v in losses)
+    if config.startswith("clocs_cmlc"):
+        assert "n_pairs=66" in log  # every pair of the 12 single-lead views counts
+    if config.startswith("clocs_cmsmlc"):
+        assert "n_pairs=276" in log
+
+
+def test_finetune_ecg_ssl_classifier_then_predict(demo_dir, tmp_path):
+    data = demo_dir / "data/mitdb"
+    _pretrain("contrastive_cnn_tiny", data, tmp_path / "pt")
+    env = {"PHYSIOCLR_DEMO_DIR": str(demo_dir)}
+    run(["bash", str(REPO / "finetuning_ecg.sh"), "--data", str(data), "--checkpoint",
+         str(tmp_path / "pt/checkpoint_last.pt"), "--out", str(tmp_path / "ft"), "--",
+         "optimization.max_update=10", "optimization.max_epoch=1", "dataset.batch_size=32",
+         "dataset.num_workers=0"], env=env)
+    best = tmp_path / "ft/checkpoint_best.pt"
+    assert best.exists()
+    # the default fine-tuning config for a package checkpoint is ecg_ssl_classifier
+    name = run([sys.executable, "-m", "physioclr_ext.checkpoints", "model-name", str(best)]).stdout.strip()
+    assert name == "ecg_ssl_classifier"
+    run(["bash", str(REPO / "inference_ecg.sh"), "--data", str(data), "--checkpoint", str(best),
+         "--out", str(tmp_path / "inf")], env=env)
+    metrics = json.load(open(tmp_path / "inf/metrics_test.json"))
+    assert metrics["n_windows"] > 0 and metrics["metrics"]["auroc"] is not None
+
+
+def test_linear_probe_mode_freezes_the_encoder(demo_dir, tmp_path):
+    import torch
+
+    data = demo_dir / "data/mitdb"
+    _pretrain("clocs_cmsc_tiny", data, tmp_path / "pt", updates=3)
+    ft = tmp_path / "ft"
+    run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "finetuning"),
+         "--config-name", "ecg_ssl_classifier_tiny", f"task.data={data}",
+         f"model.model_path={tmp_path / 'pt/checkpoint_last.pt'}", "model.num_labels=1",
+         "model.freeze_encoder=true", f"checkpoint.save_dir={ft}", f"hydra.run.dir={ft}",
+         "optimization.max_update=5"])
+    before = torch.load(tmp_path / "pt/checkpoint_last.pt", weights_only=False)["model"]
+    after = torch.load(ft / "checkpoint_last.pt", weights_only=False)["model"]
+    for key, value in before.items():
+        assert torch.equal(after["encoder." + key], value), key
