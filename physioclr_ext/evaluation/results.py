@@ -38,8 +38,14 @@ def file_sha256(path: str) -> str:
 
 
 def command_line() -> str:
-    """The running command, shell-quoted (``shlex.join(sys.argv)``)."""
-    return shlex.join(sys.argv)
+    """The command that started this process, as a user would type it
+    (``python -m physioclr_ext.evaluation ...`` or ``python benchmarks/x.py ...``)."""
+    argv = list(sys.argv)
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name:
+        module = spec.name[: -len(".__main__")] if spec.name.endswith(".__main__") else spec.name
+        return shlex.join(["python", "-m", module] + argv[1:])
+    return shlex.join(["python"] + argv)
 
 
 def build_meta(

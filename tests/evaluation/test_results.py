@@ -31,7 +31,9 @@ def test_sha256_and_command_line(tmp_path):
     path = tmp_path / "f.bin"
     path.write_bytes(b"x" * 3_000_000)
     assert file_sha256(str(path)) == hashlib.sha256(b"x" * 3_000_000).hexdigest()
-    assert command_line() == shlex.join(sys.argv)
+    command = command_line()
+    assert command.startswith("python ") and command.endswith(shlex.join(sys.argv[1:]))
+    assert "__main__.py" not in command
     meta = build_meta([0], "patient", checkpoint=str(path))
     assert meta["checkpoint_sha256"] == file_sha256(str(path)) and meta["command"] == command_line()
 
