@@ -19,8 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from physioclr_ext.preprocess import PreprocessConfig, run
-from physioclr_ext.preprocess.config import PRESETS, default_workers
+from physioclr_ext.preprocess import PreprocessConfig, run  # noqa: E402  (after sys.path)
+from physioclr_ext.preprocess.config import PRESETS, default_workers  # noqa: E402
 
 DATASETS = {"mitdb": "mitdb", "ludb": "ludb"}
 

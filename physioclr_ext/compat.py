@@ -109,7 +109,7 @@ def find_problems(
     problems: List[Problem] = []
     low, high = SUPPORTED_PYTHON
     if not low <= python <= high:
-        problems.append(Problem("Python", "%d.%d" % python, "3.9 or 3.10"))
+        problems.append(Problem("Python", "{}.{}".format(*python), "3.9 or 3.10"))
     checks: Iterable[Tuple[str, Callable[[Tuple[int, ...]], bool], str, bool]] = (
         ("hydra-core", lambda v: v[:2] == (1, 0), "1.0.7", True),
         ("omegaconf", lambda v: v[:2] == (2, 0), "2.0.6", True),
@@ -361,7 +361,7 @@ PATCHES: Dict[str, Callable[[], bool]] = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def apply_patches() -> Dict[str, bool]:
     """Apply every upstream fix once; returns which ones changed something."""
     return {name: patch() for name, patch in PATCHES.items()}

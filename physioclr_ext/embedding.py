@@ -43,8 +43,9 @@ def load_checkpoint(path: str, data: str, device: str = "cpu") -> LoadedCheckpoi
     (``model_path=None, no_pretrained_weights=True``), as fairseq-signals'
     inference does, so the pretrained checkpoint they started from is not needed.
     """
-    import physioclr_ext  # noqa: F401  (registers the plugin and applies compat fixes)
     from fairseq_signals.utils import checkpoint_utils
+
+    import physioclr_ext  # noqa: F401  (registers the plugin and applies compat fixes)
 
     overrides = {"model_path": None, "no_pretrained_weights": True, "data": os.path.abspath(data)}
     model, cfg, task = checkpoint_utils.load_model_and_task(path, checkpoint_overrides=overrides)

@@ -164,7 +164,7 @@ class Windows:
     split: np.ndarray
 
     @classmethod
-    def read(cls, data: str, subsets: Sequence[str] = ("train", "valid", "test")) -> "Windows":
+    def read(cls, data: str, subsets: Sequence[str] = ("train", "valid", "test")) -> Windows:
         manifests = {s: Manifest.read(os.path.join(data, f"{s}.tsv")) for s in subsets
                      if os.path.exists(os.path.join(data, f"{s}.tsv"))}
         roots = sorted({m.root for m in manifests.values()})

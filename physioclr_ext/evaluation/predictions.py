@@ -41,7 +41,7 @@ class Manifest:
     sizes: List[int]
 
     @classmethod
-    def read(cls, path: str) -> "Manifest":
+    def read(cls, path: str) -> Manifest:
         with open(path, encoding="utf-8") as fh:
             root = fh.readline().strip()
             rows = [line.rstrip("\n").split("\t") for line in fh if line.strip()]

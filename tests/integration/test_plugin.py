@@ -90,7 +90,8 @@ def _tiny_pretrain(tmp_path, data, *extra):
 
 @pytest.fixture(scope="module")
 def small_data(tmp_path_factory):
-    from physioclr_ext.preprocess import PreprocessConfig, run as preprocess
+    from physioclr_ext.preprocess import PreprocessConfig
+    from physioclr_ext.preprocess import run as preprocess
 
     out = tmp_path_factory.mktemp("data")
     split = out / "split.csv"

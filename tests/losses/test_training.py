@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from physioclr_ext.augmentations import Compose, TwoViews
 from physioclr_ext.losses import nt_xent_loss
 from physioclr_ext.modules import CNNConfig, CNNEncoder, projection_head_simclr
 
@@ -19,7 +20,6 @@ RECORDS = ["100", "106", "119", "208"]
 DECIMATE = 4  # 360 Hz -> 90 Hz keeps the test fast on CPU
 FS = 360 // DECIMATE
 WINDOW = 10 * FS
-CROP = 8 * FS
 
 
 def mitdb_windows(per_record: int = 16) -> torch.Tensor:
@@ -33,13 +33,6 @@ def mitdb_windows(per_record: int = 16) -> torch.Tensor:
     return torch.from_numpy(x).float().unsqueeze(1)
 
 
-def random_view(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """A random 8-s crop of each window plus Gaussian noise (std 0.1)."""
-    starts = torch.randint(0, WINDOW - CROP + 1, (x.shape[0],), generator=gen)
-    crops = torch.stack([w[:, s : s + CROP] for w, s in zip(x, starts.tolist())])
-    return crops + 0.1 * torch.randn(crops.shape, generator=gen)
-
-
 def test_nt_xent_falls_on_mitdb_windows() -> None:
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
@@ -50,9 +43,15 @@ def test_nt_xent_falls_on_mitdb_windows() -> None:
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     losses = []
-    for _ in range(100):
+    views = TwoViews(Compose.from_config([
+        {"name": "random_resized_crop", "scale": [0.8, 1.0]},
+        {"name": "gaussian_noise", "factor": 0.1},
+        {"name": "zero_mask", "p": 0.5, "ratio": 0.1},
+    ]))
+    for _ in range(200):
         batch = data[torch.randperm(len(data), generator=gen)[:32]]
-        loss, logs = nt_xent_loss(model(random_view(batch, gen)), model(random_view(batch, gen)), temperature=0.1)
+        v1, v2 = views(batch, gen)
+        loss, logs = nt_xent_loss(model(v1), model(v2), temperature=0.1)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
