@@ -18,7 +18,7 @@ Protocol (inter-patient, no test patient ever seen in pretraining):
 Every stage resumes: finished preprocessing records, the pretrained checkpoint and
 finished runs are reused when the command is run again.
 
-Usage (Python environment with fairseq-signals; about 40 minutes on 2 CPU cores)::
+Usage (Python environment with fairseq-signals; about 25 minutes on 2 CPU cores)::
 
     python benchmarks/mitbih_fewshot.py --out runs/benchmarks/mitbih_fewshot
 """
