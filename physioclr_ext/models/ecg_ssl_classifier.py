@@ -104,5 +104,11 @@ class ECGSSLClassifier(BaseModel):
         return net_output["out"]
 
     def get_targets(self, sample: Dict[str, Any], net_output: Dict[str, torch.Tensor], **kwargs: Any) -> Any:
+        """Class indices (B,) for multi-class heads fed one label column (``cross_entropy``);
+        otherwise float 0/1 targets (B, K) for ``binary_cross_entropy_with_logits``."""
         label = sample["label"]
-        return label.float() if isinstance(label, torch.Tensor) else label
+        if not isinstance(label, torch.Tensor):
+            return label
+        if self.head.out_features > 1 and label.reshape(len(label), -1).shape[1] == 1:
+            return label.reshape(-1).long()
+        return label.float()

@@ -79,3 +79,28 @@ def test_linear_probe_mode_freezes_the_encoder(demo_dir, tmp_path):
     after = torch.load(ft / "checkpoint_last.pt", weights_only=False)["model"]
     for key, value in before.items():
         assert torch.equal(after["encoder." + key], value), key
+
+
+@pytest.mark.parametrize("labels", ["multiclass", "multilabel"])
+def test_ecg_ssl_classifier_multiclass_and_multilabel(labels, demo_dir, tmp_path):
+    """AAMI classes (cross_entropy, class indices) on MIT-BIH; LUDB rhythms (multi-hot, BCE)."""
+    from physioclr_ext.preprocess import PreprocessConfig
+    from physioclr_ext.preprocess import run as preprocess
+
+    _pretrain("contrastive_cnn_tiny", demo_dir / "data/mitdb", tmp_path / "pt", updates=3)
+    if labels == "multiclass":
+        data, config, k = tmp_path / "aami", "ecg_ssl_classifier_multiclass_tiny", 5
+        preprocess(PreprocessConfig.from_preset(
+            "fairseq_signals", input=str(REPO / "data/sample/mitdb"), output=str(data), split="file",
+            split_file=str(REPO / "data/sample/mitdb/demo_split.csv"), label_scheme="aami", progress=False))
+    else:
+        data, config = demo_dir / "data/ludb", "ecg_ssl_classifier_tiny"
+        k = len((data / "label_def.csv").read_text().splitlines()) - 1
+    ft = tmp_path / "ft"
+    run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "finetuning"),
+         "--config-name", config, f"task.data={data}", f"model.model_path={tmp_path / 'pt/checkpoint_last.pt'}",
+         f"model.num_labels={k}", f"checkpoint.save_dir={ft}", f"hydra.run.dir={ft}", "optimization.max_update=4"])
+    run(["bash", str(REPO / "inference_ecg.sh"), "--data", str(data), "--checkpoint", str(ft / "checkpoint_best.pt"),
+         "--out", str(tmp_path / "inf")])
+    metrics = json.load(open(tmp_path / "inf/metrics_test.json"))
+    assert metrics["task"] == labels and len(metrics["labels"]) == k
