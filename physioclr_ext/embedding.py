@@ -120,7 +120,7 @@ def embed_subsets(
 
     Layout: see :class:`physioclr_ext.evaluation.embeddings.Embeddings`.
     """
-    from physioclr_ext.evaluation.embeddings import Embeddings
+    from physioclr_ext.evaluation.embeddings import Embeddings, write_metadata
     from physioclr_ext.evaluation.predictions import Manifest, load_window_metadata
     from physioclr_ext.evaluation.results import file_sha256
 
@@ -136,8 +136,5 @@ def embed_subsets(
         shapes[subset] = list(x.shape)
     meta = {"checkpoint": os.path.abspath(checkpoint), "checkpoint_sha256": file_sha256(checkpoint),
             "data": os.path.abspath(data), "subsets": shapes, "model": str(loaded.cfg.model.get("_name"))}
-    import json
-
-    with open(os.path.join(out_dir, "embed.json"), "w", encoding="utf-8") as fh:
-        json.dump(meta, fh, indent=2)
+    write_metadata(out_dir, meta)
     return meta

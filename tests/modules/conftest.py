@@ -1,16 +1,3 @@
-"""One intra-op thread: on a small shared CPU, two threads are often several times slower."""
+"""Run these tests with one intra-op thread (see tests/_threads.py)."""
 
-from __future__ import annotations
-
-from typing import Iterator
-
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from tests._threads import one_thread  # noqa: F401  (autouse fixture)
