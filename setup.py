@@ -28,6 +28,7 @@ setup(
         "pandas>=1.3",
         "tqdm>=4.60",
         "matplotlib>=3.5",
+        "neurokit2>=0.2.7",
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-timeout>=2.1"],

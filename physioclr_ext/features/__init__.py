@@ -1,1 +1,1 @@
-"""Framework-free core: features (torch/numpy/scipy/sklearn only)."""
+"""Physiological ECG features (neurokit2) for PhysioCLR; see :mod:`physioclr_ext.features.store`."""
