@@ -3,6 +3,8 @@
 Every augmentation maps a ``(B, C, T)`` float batch to a new tensor of the
 same shape, dtype and device, draws its randomness only from an explicit
 ``torch.Generator`` (never the global RNG) and works on CPU and CUDA.
+:func:`heartbeat_shuffle_batch` (PhysioCLR) also needs each example's R-peaks, so it is
+called directly and is not in the :data:`AUGMENTATIONS` registry used by ``Compose``.
 
 Example:
     >>> import torch
@@ -22,6 +24,7 @@ from physioclr_ext.augmentations.compose import (
     parameter_names,
 )
 from physioclr_ext.augmentations.crop import random_resized_crop
+from physioclr_ext.augmentations.heartbeat_shuffle import heartbeat_shuffle, heartbeat_shuffle_batch
 from physioclr_ext.augmentations.masking import dropout_mask, time_out, zero_mask
 from physioclr_ext.augmentations.noise import gaussian_noise
 from physioclr_ext.augmentations.temporal import permutation, time_warp
@@ -34,6 +37,8 @@ __all__ = [
     "TwoViews",
     "dropout_mask",
     "gaussian_noise",
+    "heartbeat_shuffle",
+    "heartbeat_shuffle_batch",
     "make_step",
     "parameter_names",
     "permutation",
