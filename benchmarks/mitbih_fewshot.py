@@ -21,6 +21,7 @@ finished runs are reused when the command is run again.
 Usage (Python environment with fairseq-signals; about 25 minutes on 2 CPU cores)::
 
     python benchmarks/mitbih_fewshot.py --out runs/benchmarks/mitbih_fewshot
+    python benchmarks/mitbih_fewshot.py --method ecg_mae --out runs/benchmarks/mitbih_fewshot_ecg_mae
 """
 
 from __future__ import annotations
@@ -34,7 +35,30 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 # One lead at 360 Hz instead of fairseq-signals' 12 leads at 500 Hz.
-SIGNAL_OVERRIDES = ["model.in_d=1", "task.leads_to_load='[0]'", "task.sample_rate=360"]
+SIGNAL_OVERRIDES = ["task.leads_to_load='[0]'", "task.sample_rate=360"]
+# How each model family is told it gets one lead (and, for patch models, 3600-sample windows).
+MODEL_OVERRIDES = {
+    "wav2vec2": ["model.in_d=1"],
+    "ecg_transformer_classifier": ["model.in_d=1"],
+    # Tarif-dev's MIT-BIH design: patches of 100 samples (0.28 s at 360 Hz), 36 per 10-s window.
+    "ecg_mae": ["model.in_channels=1", "model.patch_size=100", "model.max_patches=64"],
+}
+DEFAULT_MODEL_OVERRIDES = ["model.in_channels=1"]
+
+
+def model_overrides(config_name: str) -> list:
+    """The one-lead overrides of the model family a config belongs to; ``ecg_ssl_classifier`` reads its
+    encoder from the checkpoint and needs none."""
+    if config_name.startswith("ecg_ssl_classifier"):
+        return []
+    family = max((name for name in MODEL_OVERRIDES if config_name.startswith(name)), key=len, default=None)
+    return MODEL_OVERRIDES[family] if family else DEFAULT_MODEL_OVERRIDES
+
+
+def default_finetune_config(method: str) -> str:
+    """wav2vec2 keeps fairseq-signals' transformer classifier (the README's table); the package's methods
+    are fine-tuned with ``ecg_ssl_classifier``."""
+    return "ecg_transformer_classifier_tiny" if method == "wav2vec2" else "ecg_ssl_classifier_tiny"
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,7 +67,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", default=str(REPO / "runs" / "benchmarks" / "mitbih_fewshot"))
     parser.add_argument("--method", default="wav2vec2", help="pretraining config family in configs/pretraining")
     parser.add_argument("--config", default=None, help="pretraining config (default: <method>_tiny)")
-    parser.add_argument("--finetune-config", default="ecg_transformer_classifier_tiny")
+    parser.add_argument("--finetune-config", default=None, help="fine-tuning config (default: "
+                        "ecg_transformer_classifier_tiny for wav2vec2, ecg_ssl_classifier_tiny otherwise)")
     parser.add_argument("--pretrain-updates", type=int, default=400)
     parser.add_argument("--finetune-updates", type=int, default=100)
     parser.add_argument("--n", type=int, nargs="+", default=[10, 50, 100])
@@ -64,6 +89,7 @@ def preprocess(data_root: str, out: str, workers: int) -> str:
 
 def main() -> int:
     args = parse_args()
+    args.out = os.path.abspath(args.out)  # the trainer runs in its own directory
     from physioclr_ext.evaluation.results import command_line, file_sha256, write_results
     from physioclr_ext.evaluation.stats import summarize
     from physioclr_ext.finetuning_protocols import REPO_CONFIGS, TrainSpec, few_shot, pretrain
@@ -72,18 +98,21 @@ def main() -> int:
     data = preprocess(args.data_root, args.out, args.workers)
     ckpt = os.path.join(args.out, "pretrain", "checkpoint_last.pt")
     if not os.path.exists(ckpt):
-        spec = TrainSpec(os.path.join(REPO_CONFIGS, "pretraining"), args.config or f"{args.method}_tiny",
-                         SIGNAL_OVERRIDES + [f"optimization.max_update={args.pretrain_updates}",
-                                             "optimization.max_epoch=0"])
+        config = args.config or f"{args.method}_tiny"
+        spec = TrainSpec(os.path.join(REPO_CONFIGS, "pretraining"), config,
+                         SIGNAL_OVERRIDES + model_overrides(config)
+                         + [f"optimization.max_update={args.pretrain_updates}", "optimization.max_epoch=0"])
         ckpt = pretrain(spec, data, os.path.dirname(ckpt), seed=0)
-    spec = TrainSpec(os.path.join(REPO_CONFIGS, "finetuning"), args.finetune_config,
-                     SIGNAL_OVERRIDES + [f"optimization.max_update={args.finetune_updates}"])
+    finetune_config = args.finetune_config or default_finetune_config(args.method)
+    spec = TrainSpec(os.path.join(REPO_CONFIGS, "finetuning"), finetune_config,
+                     SIGNAL_OVERRIDES + model_overrides(finetune_config)
+                     + [f"optimization.max_update={args.finetune_updates}"])
     runs = few_shot(data, ckpt, os.path.join(args.out, "runs"), args.n, args.seeds, spec, balanced=args.balanced)
     results = {setting: summarize([r["metrics"] for r in records]) for setting, records in runs.items()}
     meta = {"command": command_line(), "seeds": args.seeds, "n": args.n, "balanced": args.balanced,
             "split": "MIT-BIH DS1 (train, 20% of patients valid) / DS2 (test), de Chazal 2004; 202 dropped",
             "checkpoint": os.path.abspath(ckpt), "checkpoint_sha256": file_sha256(ckpt), "ci": "t",
-            "method": args.method, "pretrain_updates": args.pretrain_updates,
+            "method": args.method, "finetune_config": finetune_config, "pretrain_updates": args.pretrain_updates,
             "finetune_updates": args.finetune_updates}
     paths = write_results(args.out, results, meta)
     with open(paths["markdown"] if "markdown" in paths else os.path.join(args.out, "results.md")) as fh:

@@ -1,6 +1,6 @@
-"""Register the package's fairseq-signals components (models, criterions, tasks, datasets).
+"""Register the package's fairseq-signals components (models, criterions, tasks, datasets, LR schedulers).
 
-Registration is import: each module under ``physioclr_ext/{models,criterions,tasks,data}``
+Registration is import: each module under ``physioclr_ext/{models,criterions,tasks,data,optim}``
 decorates its classes with fairseq-signals' ``@register_*``. fairseq-signals'
 ``import_user_module`` imports a plugin's ``models/`` and ``tasks/`` folders only, so
 this module imports all four folders itself.
@@ -12,7 +12,7 @@ import importlib
 import pkgutil
 from typing import List, Optional
 
-LAYERS = ("models", "criterions", "tasks", "data")
+LAYERS = ("models", "criterions", "tasks", "data", "optim")
 """Sub-packages that hold registered fairseq-signals classes."""
 
 _error: Optional[str] = None

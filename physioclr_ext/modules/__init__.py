@@ -1,4 +1,5 @@
-"""Framework-free network modules (torch only): ECG encoders ``(B, C, T) -> (B, E)`` and MLP heads."""
+"""Framework-free network modules (torch only): ECG encoders ``(B, C, T) -> (B, E)``, MLP heads, and the
+transformer, patching and masking pieces of the masked autoencoders."""
 
 from physioclr_ext.modules.clocs_encoder import ClocsCNN, ClocsCNNConfig
 from physioclr_ext.modules.encoders import (
@@ -13,6 +14,8 @@ from physioclr_ext.modules.encoders import (
     build_encoder,
 )
 from physioclr_ext.modules.heads import MLPHead, projection_head_simclr
+from physioclr_ext.modules.patching import patchify, random_masking, unpatchify
+from physioclr_ext.modules.transformer import Transformer, TransformerBlock, init_weights, sincos_1d
 
 __all__ = [
     "ClocsCNN",
@@ -26,6 +29,13 @@ __all__ = [
     "CNNTransformerConfig",
     "CNNTransformerEncoder",
     "MLPHead",
+    "Transformer",
+    "TransformerBlock",
     "build_encoder",
+    "init_weights",
+    "patchify",
     "projection_head_simclr",
+    "random_masking",
+    "sincos_1d",
+    "unpatchify",
 ]

@@ -132,6 +132,12 @@ def _run_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--compress", action="store_true", help="zlib-compress the .mat files")
     group.add_argument("--force", action="store_true", help="reprocess records even if their marker is current")
     group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    group.add_argument("--features", action="store_true",
+                       help="also extract neurokit2 physiological features into OUTPUT/features/ (PhysioCLR)")
+    group.add_argument("--features-pca", type=int, metavar="K",
+                       help="PCA of the features to K dims fitted on train (PhysioCLR: 50; default: none)")
+    group.add_argument("--features-lead", metavar="LEAD",
+                       help="features from 'mean' of the present leads (default), a lead name or index")
 
 
 def config_from_args(argv: Sequence[str] | None = None) -> PreprocessConfig:
@@ -162,5 +168,7 @@ def _report(summary: dict[str, Any]) -> None:
               f"windows={counts['windows']} cmsc_pairs={counts['cmsc_pairs']}")
     quality = summary["quality"]
     print(f"  windows dropped={quality['windows_dropped']} by reason {quality['dropped_by_reason']}")
+    if "features" in summary:
+        print(f"  features {summary['features']['splits']}")
     for failure in summary["failed_records"]:
         print(f"  FAILED {failure['record']}: {failure['reason']}", file=sys.stderr)

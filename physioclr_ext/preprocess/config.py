@@ -88,6 +88,9 @@ class PreprocessConfig:
     compress: bool = False
     force: bool = False
     progress: bool = True
+    features: bool = False
+    features_pca: int | None = None
+    features_lead: str = "mean"
 
     @classmethod
     def from_preset(cls, preset: str | None, **options: Any) -> PreprocessConfig:
@@ -136,6 +139,8 @@ class PreprocessConfig:
             raise ValueError("split 'file' needs split_file")
         if self.workers < 1:
             raise ValueError("workers must be >= 1")
+        if self.features_pca is not None and self.features_pca < 1:
+            raise ValueError("features_pca must be >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of all options."""

@@ -81,7 +81,19 @@ def run(config: PreprocessConfig) -> dict[str, Any]:
         extra={"cmsc_pairs": cmsc_counts, "label_counts": counts},
     )
     (out / "preprocess.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if config.features:
+        summary["features"] = _features(config, out)
+        (out / "preprocess.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _features(config: PreprocessConfig, out: Path) -> dict[str, Any]:
+    """The feature stage (``physioclr_ext.features``) on the written output; its summary."""
+    from ..features.pipeline import FeatureOptions, extract_directory
+
+    options = FeatureOptions(lead=config.features_lead, pca=config.features_pca, workers=config.workers,
+                             seed=config.seed, progress=config.progress)
+    return extract_directory(out, options)
 
 
 def make_plan(refs: Sequence[RecordRef], config: PreprocessConfig) -> Plan:

@@ -1,0 +1,277 @@
+"""Feature extraction for a preprocessed output directory.
+
+The ``mat/*.mat`` windows are z-scored, but amplitudes must be in mV. So each record is re-read with
+the preprocessing's own reader and DSP (``preprocess.worker``: lead selection, NaN filling, band-pass,
+resampling, all with the options saved in ``preprocess.json``) and cut at the ``start`` of each window
+in ``windows.csv``: the features see exactly the saved window before normalisation, and the R-peaks
+index its samples at the window's sample rate.
+
+Records run in parallel processes. Each record's features are cached in
+``<data>/features/cache/<record>.npz`` under a key of the feature options, the extractor version, the
+record's preprocessing key (``records/<record>.json``) and its window starts: a re-run recomputes only
+records whose inputs or options changed. Then, per split, ``<split>.npz`` (rows in manifest order),
+``names.json``, ``transform.npz`` (fitted on the valid training rows) and ``summary.json`` are written
+atomically.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from .extract import extract_features
+from .names import FEATURE_DIM, FEATURE_NAMES
+from .store import FEATURES_DIR, save_split, split_path
+from .transform import fit_transform
+
+# Bump when the features of an unchanged window would change (invalidates every cache entry).
+EXTRACTOR_VERSION = 1
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class FeatureOptions:
+    """Options of a feature run.
+
+    Attributes:
+        lead: ``"mean"`` (mean of the present leads), a lead name of the output layout (``"II"``) or a row index.
+        pca: number of PCA components of the transformed vectors (``None``: z-score only).
+        workers: parallel processes over records.
+        seed: ``random_state`` of the PCA.
+        progress: show a progress bar.
+    """
+
+    lead: str = "mean"
+    pca: int | None = None
+    workers: int = 1
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class RecordJob:
+    """One record's windows to extract (picklable)."""
+
+    record: str
+    key: str
+    config: dict[str, Any]
+    fmt: str
+    ref: Any
+    windows: tuple[tuple[str, int], ...]   # (path, start)
+    length: int
+    lead: str
+    cache: str
+
+
+def extract_directory(data_dir: str | Path, options: FeatureOptions | None = None) -> dict[str, Any]:
+    """Extract, transform and store the features of a preprocessed directory.
+
+    Returns:
+        The ``summary.json`` content: per split the window count, valid count and reason counts, plus
+        the records computed and taken from the cache, and the vector widths.
+    """
+    options = options or FeatureOptions()
+    data = Path(data_dir).resolve()
+    jobs, rows_by_path = plan_jobs(data, options)
+    results, computed = run_jobs(jobs, options)
+    tables = _split_tables(data, rows_by_path, results)
+    train = tables.get("train")
+    transform = fit_transform(train["raw"], train["valid"], options.pca, options.seed) if train else \
+        fit_transform(np.zeros((0, FEATURE_DIM)), np.zeros(0, bool), options.pca, options.seed)
+    out = data / FEATURES_DIR
+    transform.save(str(out / "transform.npz"))
+    _write_json(out / "names.json", list(FEATURE_NAMES))
+    summary: dict[str, Any] = {"options": asdict(options), "extractor_version": EXTRACTOR_VERSION,
+                               "raw_dim": FEATURE_DIM, "vector_dim": transform.out_dim,
+                               "records": {"total": len(jobs), "computed": computed,
+                                           "cached": len(jobs) - computed}, "splits": {}}
+    for split, table in tables.items():
+        save_split(split_path(str(data), split), table["fnames"], table["raw"],
+                   transform.apply(table["raw"], table["valid"]), table["valid"], table["reason"], table["r_peaks"])
+        reasons = Counter(r for r in table["reason"] if r)
+        summary["splits"][split] = {"windows": len(table["fnames"]), "valid": int(np.sum(table["valid"])),
+                                    "invalid_by_reason": dict(sorted(reasons.items()))}
+    _write_json(out / "summary.json", summary)
+    return summary
+
+
+def plan_jobs(data: Path, options: FeatureOptions) -> tuple[list[RecordJob], dict[str, tuple[str, int]]]:
+    """One job per record of ``windows.csv``; also ``path -> (record, row in the record's result)``."""
+    meta = json.loads((data / "preprocess.json").read_text())
+    by_record: dict[str, list[tuple[str, int]]] = {}
+    with open(data / "windows.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            by_record.setdefault(row["record"], []).append((row["path"], int(row["start"])))
+    leads = list(meta["window"]["leads"])
+    if options.lead != "mean":
+        from .extract import resolve_lead
+
+        resolve_lead(options.lead, leads, len(leads))
+    refs = _record_refs(meta)
+    length = int(meta["window"]["length_samples"])
+    jobs, rows = [], {}
+    for record, windows in by_record.items():
+        marker = json.loads((data / "records" / f"{record}.json").read_text())
+        identity = [EXTRACTOR_VERSION, options.lead, marker["key"], windows, length]
+        key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+        cache = str(data / FEATURES_DIR / "cache" / f"{record}.npz")
+        jobs.append(RecordJob(record, key, meta["options"], meta["format"], refs[record], tuple(windows),
+                              length, options.lead, cache))
+        rows.update({path: (record, i) for i, (path, _) in enumerate(windows)})
+    return jobs, rows
+
+
+def _record_refs(meta: dict[str, Any]) -> dict[str, Any]:
+    from ..preprocess.readers import discover
+
+    opts = meta["options"]
+    refs = discover(Path(meta["input"]), meta["format"], opts.get("ludb_csv"), opts.get("merge_same_subject", True))
+    return {r.record_id: r for r in refs}
+
+
+def run_jobs(jobs: Sequence[RecordJob], options: FeatureOptions) -> tuple[dict[str, dict[str, Any]], int]:
+    """Results of every job (from the cache where current); returns ``(record -> result, n computed)``."""
+    results: dict[str, dict[str, Any]] = {}
+    todo = []
+    for job in jobs:
+        cached = load_cache(job)
+        if cached is None:
+            todo.append(job)
+        else:
+            results[job.record] = cached
+    with tqdm(total=len(jobs), initial=len(results), unit="record", desc="features",
+              disable=not options.progress) as bar:
+        for record, result in _execute(todo, options.workers):
+            results[record] = result
+            bar.update()
+    return results, len(todo)
+
+
+def _execute(jobs: Sequence[RecordJob], workers: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield job.record, extract_record(job)
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        futures = {pool.submit(extract_record, job): job for job in jobs}
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                yield job.record, future.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
+                yield job.record, _failed_record(job, f"worker crashed: {type(exc).__name__}")
+
+
+def record_signal(job: RecordJob) -> tuple[np.ndarray, list[str], int]:
+    """The record after lead selection, filtering and resampling (before normalisation), in mV.
+
+    Returns:
+        ``(signal (L, T) float64, lead names of the rows, sample rate)``.
+    """
+    from ..preprocess.config import PreprocessConfig
+    from ..preprocess.labels import LabelSpace
+    from ..preprocess.worker import Job, _load, _prepare
+
+    config = PreprocessConfig(**job.config)
+    pjob = Job(job.ref, 0, 0, "", (), LabelSpace("none", ()), config, "")
+    _, signal, _, _ = _prepare(pjob, _load(pjob))
+    return signal, list(config.leads), int(config.sample_rate)
+
+
+def extract_record(job: RecordJob) -> dict[str, Any]:
+    """Features of every window of one record; written to the cache. Never raises."""
+    try:
+        signal, names, fs = record_signal(job)
+    except Exception as exc:  # noqa: BLE001 - an unreadable record makes all its windows invalid
+        return _failed_record(job, f"unreadable: {type(exc).__name__}")
+    raw = np.zeros((len(job.windows), FEATURE_DIM), np.float32)
+    valid = np.zeros(len(job.windows), bool)
+    reasons, peaks = [], []
+    for i, (_, start) in enumerate(job.windows):
+        window = signal[:, start:start + job.length]
+        if window.shape[1] != job.length:
+            res = None
+        else:
+            res = extract_features(window, fs, lead=job.lead, lead_names=names)
+        raw[i] = res.vector if res else 0.0
+        valid[i] = bool(res and res.valid)
+        reasons.append(res.reason if res else "window_outside_record")
+        peaks.append(res.r_peaks if res else np.zeros(0, np.int64))
+    result = {"raw": raw, "valid": valid, "reason": reasons, "r_peaks": peaks}
+    save_cache(job, result)
+    return result
+
+
+def _failed_record(job: RecordJob, reason: str) -> dict[str, Any]:
+    n = len(job.windows)
+    return {"raw": np.zeros((n, FEATURE_DIM), np.float32), "valid": np.zeros(n, bool), "reason": [reason] * n,
+            "r_peaks": [np.zeros(0, np.int64)] * n}
+
+
+def save_cache(job: RecordJob, result: dict[str, Any]) -> None:
+    """``cache/<record>.npz`` with the job key (atomic)."""
+    os.makedirs(os.path.dirname(job.cache), exist_ok=True)
+    lengths = [len(p) for p in result["r_peaks"]]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    flat = np.concatenate(result["r_peaks"]).astype(np.int64) if lengths else np.zeros(0, np.int64)
+    tmp = f"{job.cache}.{os.getpid()}.tmp.npz"
+    np.savez(tmp, key=job.key, raw=result["raw"], valid=result["valid"], reason=np.asarray(result["reason"], str),
+             r_peaks=flat, r_offsets=offsets)
+    os.replace(tmp, job.cache)
+
+
+def load_cache(job: RecordJob) -> dict[str, Any] | None:
+    """The cached result when its key matches the job's, else ``None``."""
+    try:
+        with np.load(job.cache, allow_pickle=False) as z:
+            if str(z["key"]) != job.key or z["raw"].shape != (len(job.windows), FEATURE_DIM):
+                return None
+            off, flat = z["r_offsets"], z["r_peaks"]
+            return {"raw": z["raw"], "valid": z["valid"], "reason": [str(r) for r in z["reason"]],
+                    "r_peaks": [flat[off[i]:off[i + 1]] for i in range(len(off) - 1)]}
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def manifest_paths(data: Path, split: str) -> list[str] | None:
+    """Window paths of ``<split>.tsv`` in order (``None`` when the manifest is absent)."""
+    path = data / f"{split}.tsv"
+    if not path.is_file():
+        return None
+    lines = path.read_text().splitlines()[1:]
+    return [line.split("\t")[0] for line in lines if line.strip()]
+
+
+def _split_tables(data: Path, rows: dict[str, tuple[str, int]], results: dict[str, dict[str, Any]]
+                  ) -> dict[str, dict[str, Any]]:
+    tables = {}
+    for split in SPLITS:
+        paths = manifest_paths(data, split)
+        if paths is None:
+            continue
+        where = [rows[p] for p in paths]
+        tables[split] = {
+            "fnames": paths,
+            "raw": np.stack([results[r]["raw"][i] for r, i in where]) if where else np.zeros((0, FEATURE_DIM)),
+            "valid": np.array([results[r]["valid"][i] for r, i in where], dtype=bool),
+            "reason": [results[r]["reason"][i] for r, i in where],
+            "r_peaks": [np.asarray(results[r]["r_peaks"][i], np.int64) for r, i in where],
+        }
+    return tables
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,247 @@
+"""ST-MEM: spatio-temporal masked electrocardiogram modelling (Na, Park, Tae, Joo, ICLR 2024, arXiv 2402.09450).
+
+Re-implemented from the paper's description (reference sheet, section 2); no code of the original.
+
+Input contract (preprocessing preset ``st_mem``): 12 leads in the order I, II, III, aVR, aVL, aVF,
+V1-V6, 250 Hz, 0.67-40 Hz zero-phase Butterworth, one z-score per window over all leads and time,
+10-s windows of 2500 samples. The model sees ``seq_len = 2250`` samples (9 s): a random crop in
+training (:func:`random_crop`), three crops starting at 0, 125 and 250 at test time (:func:`test_crops`).
+
+Tokens: each lead is cut into ``N = seq_len / patch_size`` patches (2250 / 75 = 30). A patch embedding
+``LayerNorm(P) -> Linear(P, D) -> LayerNorm(D)`` shared by all leads; fixed sine-cosine positions over
+``N + 2`` slots shared by all leads (slot 0 is the left SEP, slot ``N + 1`` the right SEP); one learnable
+SEP vector before and after every lead's tokens; one learnable embedding per lead added to all of that
+lead's tokens, SEPs included. Masking is MAE-style and **independent per lead**: every lead keeps
+``int(N * (1 - mask_ratio))`` patches at its own random positions, the SEPs are always kept. The kept
+tokens of all leads, ``(B, C * (n_keep + 2), D)``, go through one ViT with full self-attention.
+
+The decoder is applied **to each lead separately** with shared weights (``(B * C, N + 2, Dd)``), so it
+cannot copy a masked patch from another lead: ``Linear(D, Dd)``, a learnable mask token, fixed sine-cosine
+decoder positions, ``decoder_depth`` blocks, LayerNorm, ``Linear(Dd, P)``; SEP outputs are dropped.
+The loss (criterion ``masked_reconstruction``) is the MSE on masked patches with per-patch target
+normalisation. The downstream representation is the mean of the unmasked encoder's non-SEP tokens
+followed by a LayerNorm (:meth:`STMEM.embedding`).
+
+Example:
+    >>> model = STMEM(**ST_MEM_SIZES["vit_s"])
+    >>> out = model(torch.randn(2, 12, 2250))
+    >>> out["pred"].shape, out["mask"].shape
+    (torch.Size([2, 12, 30, 75]), torch.Size([2, 12, 30]))
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from physioclr_ext.modules.patching import patchify, random_masking, unpatchify
+from physioclr_ext.modules.transformer import Transformer, init_weights, sincos_1d
+
+__all__ = ["ST_MEM_SIZES", "STMEM", "random_crop", "test_crops"]
+
+# Encoder sizes of the paper (reference sheet section 2): ViT-S and ViT-B with 64-wide heads.
+ST_MEM_SIZES: Dict[str, Dict[str, int]] = {
+    "vit_s": {"embed_dim": 384, "depth": 12, "heads": 6},
+    "vit_b": {"embed_dim": 768, "depth": 12, "heads": 12},
+}
+TEST_CROP_STARTS: Tuple[int, ...] = (0, 125, 250)
+
+
+def _check_length(x: Tensor, seq_len: int) -> None:
+    if x.ndim != 3:
+        raise ValueError(f"ST-MEM expects (B, C, T) windows, got shape {tuple(x.shape)}")
+    if x.shape[-1] < seq_len:
+        raise ValueError(
+            f"ST-MEM needs windows of at least seq_len={seq_len} samples, got {x.shape[-1]}; preprocess the "
+            f"recordings with the preset `st_mem` (250 Hz, 10-s windows of 2500 samples)")
+
+
+def random_crop(x: Tensor, seq_len: int, generator: Optional[torch.Generator] = None) -> Tensor:
+    """One random window of ``seq_len`` samples per signal, all leads together: ``(B, C, T) -> (B, C, seq_len)``.
+
+    Each signal gets its own start, uniform in ``[0, T - seq_len]`` (``generator=None``: torch's global RNG,
+    which the fairseq-signals trainer seeds per update).
+
+    Example:
+        >>> random_crop(torch.randn(4, 12, 2500), 2250, torch.Generator().manual_seed(0)).shape
+        torch.Size([4, 12, 2250])
+    """
+    _check_length(x, seq_len)
+    batch, leads, length = x.shape
+    if length == seq_len:
+        return x
+    device = generator.device if generator is not None else x.device
+    starts = torch.randint(0, length - seq_len + 1, (batch,), generator=generator, device=device).to(x.device)
+    index = starts[:, None] + torch.arange(seq_len, device=x.device)[None, :]
+    return x.gather(2, index[:, None, :].expand(batch, leads, seq_len))
+
+
+def test_crops(x: Tensor, seq_len: int, starts: Sequence[int] = TEST_CROP_STARTS) -> Tensor:
+    """The fixed evaluation crops: ``(B, C, T) -> (K, B, C, seq_len)``, one per start.
+
+    ST-MEM averages its predictions over the crops starting at 0, 125 and 250 of a 2500-sample window.
+    Starts beyond ``T - seq_len`` are moved back to ``T - seq_len`` and duplicates dropped, so a window of
+    exactly ``seq_len`` samples gives one crop.
+
+    Example:
+        >>> test_crops(torch.randn(2, 12, 2500), 2250).shape
+        torch.Size([3, 2, 12, 2250])
+    """
+    _check_length(x, seq_len)
+    last = x.shape[-1] - seq_len
+    kept = sorted({min(max(int(s), 0), last) for s in starts}) or [0]
+    return torch.stack([x[..., s:s + seq_len] for s in kept])
+
+
+test_crops.__test__ = False  # type: ignore[attr-defined]  # not a test, though pytest's name rule says so
+
+
+class STMEM(nn.Module):
+    """ST-MEM encoder and lead-wise decoder.
+
+    Args:
+        num_leads: leads C (12); each has its own lead embedding.
+        seq_len: samples per lead the model sees, T (2250 = 9 s at 250 Hz).
+        patch_size: samples per patch P (75 = 0.3 s); ``seq_len`` must be a multiple.
+        embed_dim, depth, heads, mlp_ratio, qkv_bias: encoder ViT (see :data:`ST_MEM_SIZES`).
+        decoder_embed_dim, decoder_depth, decoder_heads: the lead-wise decoder (256, 4, 4).
+        mask_ratio: share of each lead's patches removed before the encoder (0.75).
+        drop_path: stochastic depth of the encoder (0 in pretraining).
+        norm_eps: LayerNorm epsilon of the encoder blocks (1e-5, torch's default as in the paper's encoder;
+            the decoder uses 1e-6).
+
+    Shapes: ``x`` (B, C, T); ``N = T / P`` patches per lead.
+    """
+
+    pos_embed: Tensor
+    decoder_pos_embed: Tensor
+
+    def __init__(self, num_leads: int = 12, seq_len: int = 2250, patch_size: int = 75, embed_dim: int = 768,
+                 depth: int = 12, heads: int = 12, mlp_ratio: float = 4.0, qkv_bias: bool = True,
+                 decoder_embed_dim: int = 256, decoder_depth: int = 4, decoder_heads: int = 4,
+                 mask_ratio: float = 0.75, drop_path: float = 0.0, norm_eps: float = 1e-5) -> None:
+        super().__init__()
+        if seq_len % patch_size != 0:
+            raise ValueError(f"seq_len={seq_len} must be a multiple of patch_size={patch_size}")
+        self.num_leads, self.seq_len, self.patch_size = num_leads, seq_len, patch_size
+        self.num_patches = seq_len // patch_size
+        self.embed_dim, self.mask_ratio = embed_dim, mask_ratio
+        self.patch_embed = nn.Sequential(
+            nn.LayerNorm(patch_size), nn.Linear(patch_size, embed_dim), nn.LayerNorm(embed_dim))
+        self.register_buffer("pos_embed", sincos_1d(self.num_patches + 2, embed_dim), persistent=False)
+        self.sep_embed = nn.Parameter(torch.zeros(embed_dim))
+        self.lead_embed = nn.Parameter(torch.zeros(num_leads, embed_dim))
+        self.encoder = Transformer(embed_dim, depth, heads, mlp_ratio, qkv_bias, drop_path=drop_path,
+                                   norm_eps=norm_eps)
+        self.fc_norm = nn.LayerNorm(embed_dim)
+
+        self.decoder_embed = nn.Linear(embed_dim, decoder_embed_dim)
+        self.mask_token = nn.Parameter(torch.zeros(decoder_embed_dim))
+        self.register_buffer("decoder_pos_embed", sincos_1d(self.num_patches + 2, decoder_embed_dim),
+                             persistent=False)
+        self.decoder = Transformer(decoder_embed_dim, decoder_depth, decoder_heads, mlp_ratio, qkv_bias,
+                                   norm_eps=1e-6)
+        self.decoder_pred = nn.Linear(decoder_embed_dim, patch_size)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        self.apply(init_weights)
+        for param in (self.sep_embed, self.lead_embed, self.mask_token):
+            nn.init.normal_(param, std=0.02)
+
+    # ----------------------------------------------------------------------------------- encoder
+    def _check_input(self, x: Tensor) -> None:
+        if x.ndim != 3 or x.shape[1] != self.num_leads or x.shape[2] != self.seq_len:
+            raise ValueError(
+                f"ST-MEM takes (B, {self.num_leads}, {self.seq_len}) windows, got {tuple(x.shape)}; crop longer "
+                "windows with random_crop/test_crops (preprocessing preset `st_mem`)")
+
+    def _tokens(self, x: Tensor) -> Tensor:
+        """Patch tokens with their positions: ``(B, C, T) -> (B, C, N, D)``."""
+        self._check_input(x)
+        return self.patch_embed(patchify(x, self.patch_size)) + self.pos_embed[1:-1]
+
+    def _add_seps(self, tokens: Tensor) -> Tensor:
+        """``(B, C, n, D)`` patch tokens -> ``(B, C * (n + 2), D)`` with SEPs and lead embeddings."""
+        batch, leads, _, dim = tokens.shape
+        left = (self.sep_embed + self.pos_embed[0]).expand(batch, leads, 1, dim)
+        right = (self.sep_embed + self.pos_embed[-1]).expand(batch, leads, 1, dim)
+        tokens = torch.cat([left, tokens, right], dim=2) + self.lead_embed[None, :, None, :]
+        return tokens.flatten(1, 2)
+
+    def forward_encoder(self, x: Tensor, mask_ratio: Optional[float] = None,
+                        generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor, Tensor]:
+        """Mask each lead independently and encode the kept tokens.
+
+        Returns:
+            ``latent`` (B, C * (n_keep + 2), D), lead by lead ``[SEP, kept patches, SEP]``;
+            ``mask`` (B, C, N) bool, True = masked; ``keep`` (B, C, n_keep) ascending patch indices.
+        """
+        ratio = self.mask_ratio if mask_ratio is None else mask_ratio
+        tokens = self._tokens(x)
+        batch, leads, n, dim = tokens.shape
+        keep, mask = random_masking(batch * leads, n, ratio, generator=generator, device=x.device)
+        kept = tokens.reshape(batch * leads, n, dim).gather(1, keep[:, :, None].expand(-1, -1, dim))
+        latent = self.encoder(self._add_seps(kept.view(batch, leads, -1, dim)))
+        return latent, mask.view(batch, leads, n), keep.view(batch, leads, -1)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """All tokens without masking: ``(B, C, T) -> (B, C * (N + 2), D)`` (lead by lead, SEPs included)."""
+        return self.encoder(self._add_seps(self._tokens(x)))
+
+    def embedding(self, x: Tensor) -> Tensor:
+        """The downstream representation ``(B, D)``: LayerNorm of the mean over all non-SEP tokens."""
+        tokens = self.encode(x).view(x.shape[0], self.num_leads, self.num_patches + 2, -1)
+        return self.fc_norm(tokens[:, :, 1:-1].mean(dim=(1, 2)))
+
+    # ----------------------------------------------------------------------------------- decoder
+    def forward_decoder(self, latent: Tensor, keep: Tensor) -> Tensor:
+        """Decode every lead on its own: ``latent`` (B, C * (n_keep + 2), D), ``keep`` (B, C, n_keep)
+        -> predicted patches (B, C, N, P).
+
+        The decoder transformer gets ``(B * C, N + 2, Dd)``: one sequence per lead, the same weights for all,
+        no attention across leads.
+        """
+        batch, leads, n_keep = keep.shape
+        hidden = self.decoder_embed(latent).view(batch * leads, n_keep + 2, -1)
+        width = hidden.shape[-1]
+        patches = self.mask_token.expand(batch * leads, self.num_patches, width).clone()
+        patches = patches.scatter(1, keep.reshape(batch * leads, n_keep, 1).expand(-1, -1, width),
+                                  hidden[:, 1:-1])
+        sequence = torch.cat([hidden[:, :1], patches, hidden[:, -1:]], dim=1) + self.decoder_pos_embed
+        pred = self.decoder_pred(self.decoder(sequence))[:, 1:-1]
+        return pred.reshape(batch, leads, self.num_patches, self.patch_size)
+
+    def forward(self, x: Tensor, mask_ratio: Optional[float] = None,
+                generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
+        """``x`` (B, C, T) -> ``pred`` (B, C, N, P), ``target`` (B, C, N, P) raw patches of ``x``,
+        ``mask`` (B, C, N) bool (True = masked, the patches the loss scores)."""
+        latent, mask, keep = self.forward_encoder(x, mask_ratio, generator)
+        return {"pred": self.forward_decoder(latent, keep), "target": patchify(x, self.patch_size), "mask": mask}
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, mask_ratio: Optional[float] = None, generator: Optional[torch.Generator] = None,
+                    norm_target: bool = True, eps: float = 1e-6) -> Dict[str, Tensor]:
+        """Mask, encode and decode ``x`` (B, C, T) for inspection.
+
+        Returns ``original`` (B, C, T); ``masked`` (B, C, T), NaN on masked patches; ``reconstruction``
+        (B, C, T), the prediction for every patch. With ``norm_target`` (a model trained on normalised patch
+        targets) each predicted patch is mapped back with its target patch's own mean and standard deviation.
+        """
+        out = self(x, mask_ratio, generator)
+        pred, target, mask = out["pred"], out["target"], out["mask"]
+        if norm_target:
+            mean = target.mean(dim=-1, keepdim=True)
+            std = (target.var(dim=-1, unbiased=False, keepdim=True) + eps).sqrt()
+            pred = pred * std + mean
+        masked = target.masked_fill(mask[..., None], float("nan"))
+        return {"original": x, "masked": unpatchify(masked), "reconstruction": unpatchify(pred)}
+
+    def crop_embedding(self, x: Tensor, starts: Sequence[int] = TEST_CROP_STARTS) -> Tensor:
+        """Evaluation representation of longer windows ``(B, C, T >= seq_len) -> (B, D)``: the mean over the
+        test crops of :meth:`embedding`. Followed by a linear head this equals averaging the per-crop logits,
+        which is how ST-MEM scores a window."""
+        crops = test_crops(x, self.seq_len, starts)
+        return self.embedding(crops.flatten(0, 1)).view(crops.shape[0], x.shape[0], -1).mean(dim=0)
