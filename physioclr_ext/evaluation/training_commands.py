@@ -1,6 +1,7 @@
 """Subcommands of ``python -m physioclr_ext.evaluation`` that need fairseq-signals:
-``embed`` (a checkpoint over manifests), ``few-shot`` and ``repeated`` (fine-tuning
-protocols through the real trainer). fairseq-signals is imported only when one of
+``embed`` (a checkpoint over manifests), ``reconstruct`` (pictures of a masked-modelling
+checkpoint's reconstructions), ``few-shot`` and ``repeated`` (fine-tuning protocols through
+the real trainer). fairseq-signals is imported only when one of
 them runs, so the rest of the evaluation toolkit works without it.
 """
 
@@ -8,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Dict, List
 
-COMMANDS = ("embed", "few-shot", "repeated")
+COMMANDS = ("embed", "reconstruct", "few-shot", "repeated")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register the three subcommands on an argparse sub-parser set."""
+    """Register the subcommands of :data:`COMMANDS` on an argparse sub-parser set."""
     embed = sub.add_parser("embed", help="pooled embeddings of a checkpoint over manifests (needs fairseq-signals)")
     embed.add_argument("--checkpoint", required=True, help="any fairseq-signals checkpoint (pretrained or fine-tuned)")
     embed.add_argument("--data", required=True, help="preprocessed data directory holding <subset>.tsv")
@@ -22,6 +24,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     embed.add_argument("--subsets", nargs="+", default=["train", "valid", "test"])
     embed.add_argument("--batch-size", type=int, default=64)
     embed.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    _add_reconstruct(sub)
 
     for name, helptext in (("few-shot", "fine-tune with exactly n labels per seed, pretrained vs scratch"),
                            ("repeated", "repeated random patient splits: fine-tune, select on valid, test")):
@@ -48,6 +51,36 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                            help="pretrain anew in each repeat on its training patients only (config name in "
                                 "configs/pretraining), so validation and test patients never reach pretraining")
             p.add_argument("--pretrain-override", action="append", default=[], metavar="KEY=VALUE")
+
+
+def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
+    rec = sub.add_parser("reconstruct", help="PNG per record of a masked-modelling checkpoint's reconstruction: "
+                         "original, masked input, reconstruction, lead by lead (needs fairseq-signals)")
+    rec.add_argument("--checkpoint", required=True, help="checkpoint of a model with reconstruct() (ecg_mae, st_mem)")
+    rec.add_argument("--manifest", required=True, help="manifest of the windows, e.g. DATA/test.tsv")
+    rec.add_argument("--out", required=True, help="directory for <record>.png and reconstruction.json")
+    rec.add_argument("--n-records", type=int, default=4,
+                     help="first window of each of the first N records (windows.csv next to the manifest; "
+                          "without it the first N windows) (default: 4)")
+    rec.add_argument("--seed", type=int, default=0, help="masking seed; window k uses seed + k (default: 0)")
+    rec.add_argument("--mask-ratio", type=float, default=None, help="share masked (default: the checkpoint's)")
+    rec.add_argument("--lead-names", default=None, metavar="I,II,...",
+                     help="comma-separated names of the model's input leads (default: preprocess.json's)")
+    rec.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+
+
+def _reconstruct(args: argparse.Namespace) -> int:
+    from physioclr_ext.reconstruct import ReconstructError, reconstruct_manifest
+
+    names = [n.strip() for n in args.lead_names.split(",")] if args.lead_names else None
+    try:
+        result = reconstruct_manifest(args.checkpoint, args.manifest, args.out, args.n_records, args.seed,
+                                      args.mask_ratio, names, args.device)
+    except ReconstructError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{len(result['windows'])} reconstruction pictures and reconstruction.json written to {args.out}")
+    return 0
 
 
 def _spec(args: argparse.Namespace):
@@ -78,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         meta = embed_subsets(args.checkpoint, args.data, args.out, args.subsets, args.batch_size, args.device)
         print(f"embeddings of {', '.join(meta['subsets'])} written to {args.out}")
         return 0
+    if args.command == "reconstruct":
+        return _reconstruct(args)
     from physioclr_ext import finetuning_protocols as protocols
 
     if args.command == "few-shot":

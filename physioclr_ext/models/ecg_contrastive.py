@@ -31,7 +31,7 @@ class ECGContrastiveConfig(Dataclass):
         "help": "cnn | cnn_lstm | cnn_attention_lstm | cnn_transformer | clocs_cnn"})
     in_channels: int = field(default=12, metadata={"help": "leads per view (1 for CLOCS CMLC/CMSMLC views)"})
     embed_dim: int = field(default=256, metadata={"help": "encoder output size E"})
-    encoder_args: Any = field(default_factory=dict, metadata={
+    encoder_args: Any = field(default=None, metadata={
         "help": "further encoder sizes (see physioclr_ext.modules.encoders configs), e.g. {lstm_layers: 1}"})
     projection_dim: int = field(default=128, metadata={"help": "projection head output P; 0 = no head (CLOCS)"})
 

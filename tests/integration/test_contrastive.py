@@ -104,3 +104,22 @@ def test_ecg_ssl_classifier_multiclass_and_multilabel(labels, demo_dir, tmp_path
          "--out", str(tmp_path / "inf")])
     metrics = json.load(open(tmp_path / "inf/metrics_test.json"))
     assert metrics["task"] == labels and len(metrics["labels"]) == k
+
+
+def test_checkpoint_with_encoder_args_reloads_exactly(demo_dir, tmp_path):
+    """fairseq-signals prunes dict-valued config fields with a non-empty default when it rebuilds a
+    model from a checkpoint; ``encoder_args`` (channel sizes) must survive, or embed/inference load
+    a model of the wrong size."""
+    import torch
+
+    from physioclr_ext.embedding import load_checkpoint
+
+    data = demo_dir / "data/mitdb"
+    _pretrain("contrastive_cnn_tiny", data, tmp_path / "pt", updates=2)
+    path = tmp_path / "pt/checkpoint_last.pt"
+    loaded = load_checkpoint(str(path), str(data))
+    saved = torch.load(path, weights_only=False)["model"]
+    restored = loaded.model.state_dict()
+    assert set(saved) == set(restored)
+    for key, value in saved.items():
+        assert torch.equal(restored[key], value), key
