@@ -19,9 +19,11 @@ $DEMO_DATA and writes $DEMO_DIR/finetune/checkpoint_best.pt (chosen on valid los
 Options:
   --data DIR        preprocessed labelled data (train.tsv, valid.tsv, label_def.csv)
   --checkpoint PT   pretrained checkpoint (from ./pre-training_ecg.sh)
-  --config NAME     config in configs/finetuning (default: ecg_transformer_classifier for
-                    fairseq-signals' wav2vec2/ecg_transformer checkpoints, ecg_ssl_classifier for
-                    the package's methods; demo: ecg_transformer_classifier_tiny)
+  --config NAME     config in configs/finetuning (default, from the checkpoint's model:
+                    physioclr_classifier for PhysioCLR (wav2vec2_physioCLR), ecg_transformer_classifier
+                    for fairseq-signals' wav2vec2/ecg_transformer, ecg_ssl_classifier for the package's
+                    other methods; the demo uses their _tiny variants)
+  --tiny            the default config's _tiny CPU variant (as the demo)
   --num-labels N    number of outputs (default: rows of label_def.csv)
   --no-pos-weight   do not pass pos_weight.txt to the criterion
   --few-shot "N.."  instead of one run: the few-shot protocol (exactly N labelled training
@@ -36,7 +38,7 @@ Options:
 USAGE
 }
 
-DATA="" CKPT="" CONFIG="" NUM_LABELS="" OUT="" POS_WEIGHT=1 OVERRIDES=()
+DATA="" CKPT="" CONFIG="" TINY=0 NUM_LABELS="" OUT="" POS_WEIGHT=1 OVERRIDES=()
 FEW_SHOT="" REPEATED="" SEEDS="0 1 2 3 4" BALANCED=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -44,6 +46,7 @@ while [[ $# -gt 0 ]]; do
     --checkpoint) CKPT="$2"; shift 2 ;;
     --config) CONFIG="$2"; shift 2 ;;
     --num-labels) NUM_LABELS="$2"; shift 2 ;;
+    --tiny) TINY=1; shift ;;
     --no-pos-weight) POS_WEIGHT=0; shift ;;
     --few-shot) FEW_SHOT="$2"; shift 2 ;;
     --repeated) REPEATED="$2"; shift 2 ;;
@@ -57,18 +60,16 @@ while [[ $# -gt 0 ]]; do
 done
 
 if [[ -z "$DATA" && -z "$CKPT" ]]; then
-  DATA="$DEMO_DATA"; CKPT="$DEMO_DIR/pretrain/checkpoint_last.pt"
-  CONFIG="${CONFIG:-ecg_transformer_classifier_tiny}"; OUT="${OUT:-$DEMO_DIR/finetune}"
+  DATA="$DEMO_DATA"; CKPT="$DEMO_DIR/pretrain/checkpoint_last.pt"; TINY=1; OUT="${OUT:-$DEMO_DIR/finetune}"
   [[ -f "$CKPT" ]] || die "no demo checkpoint $CKPT: run ./pre-training_ecg.sh first"
 fi
 [[ -n "$DATA" && -n "$CKPT" ]] || die "give both --data and --checkpoint (or neither, for the demo)"
 [[ -f "$DATA/train.tsv" && -f "$DATA/valid.tsv" ]] || die "$DATA needs train.tsv and valid.tsv"
 [[ -f "$CKPT" ]] || die "no checkpoint $CKPT"
 if [[ -z "$CONFIG" ]]; then
-  case "$("$PYTHON" -m physioclr_ext.checkpoints model-name "$CKPT")" in
-    wav2vec2|ecg_transformer) CONFIG="ecg_transformer_classifier" ;;
-    *) CONFIG="ecg_ssl_classifier" ;;
-  esac
+  TINY_FLAG=(); [[ $TINY -eq 1 ]] && TINY_FLAG=(--tiny)
+  CONFIG="$("$PYTHON" -m physioclr_ext.checkpoints finetune-config "$CKPT" "${TINY_FLAG[@]}")" \
+    || die "cannot read the model of $CKPT"
 fi
 CONFIG_DIR="$REPO_ROOT/configs/finetuning"
 [[ -f "$CONFIG_DIR/$CONFIG.yaml" ]] || die "no config $CONFIG_DIR/$CONFIG.yaml"

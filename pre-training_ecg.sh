@@ -14,8 +14,9 @@ $DEMO_DATA (run ./preprocess_ecg.sh first) and writes $DEMO_DIR/pretrain/checkpo
 With --data: the paper-size configuration of the method (configs/pretraining/<method>.yaml).
 
 Options:
-  --method NAME   method to pretrain (default: wav2vec2); its configs are
-                  configs/pretraining/<method>.yaml and <method>_tiny.yaml
+  --method NAME   method to pretrain (default: physioclr; others: wav2vec2, contrastive_cnn,
+                  clocs_cmsc, ...); its configs are configs/pretraining/<method>.yaml and
+                  <method>_tiny.yaml. PhysioCLR needs DATA/features (./preprocess_ecg.sh writes them)
   --data DIR      preprocessed data (train.tsv, ...), e.g. from ./preprocess_ecg.sh
   --config NAME   a config name in configs/pretraining (overrides --method's choice)
   --tiny          use the tiny CPU variant <method>_tiny
@@ -25,7 +26,7 @@ Options:
 USAGE
 }
 
-METHOD="wav2vec2" DATA="" CONFIG="" OUT="" TINY=0 OVERRIDES=()
+METHOD="physioclr" DATA="" CONFIG="" OUT="" TINY=0 OVERRIDES=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --method) METHOD="$2"; shift 2 ;;
@@ -47,6 +48,9 @@ fi
 if [[ -z "$CONFIG" ]]; then CONFIG="$METHOD"; [[ $TINY -eq 1 ]] && CONFIG="${METHOD}_tiny"; fi
 CONFIG_DIR="$REPO_ROOT/configs/pretraining"
 [[ -f "$CONFIG_DIR/$CONFIG.yaml" ]] || die "no config $CONFIG_DIR/$CONFIG.yaml (methods: $(ls "$CONFIG_DIR" | sed -n 's/_tiny.yaml$//p' | tr '\n' ' '))"
+if grep -q "_name: ecg_feature" "$CONFIG_DIR/$CONFIG.yaml" && [[ ! -f "$DATA/features/train.npz" ]]; then
+  die "$CONFIG needs the physiological features of $DATA: run ./preprocess_ecg.sh (or python -m physioclr_ext.features $DATA)"
+fi
 OUT="$(abspath "${OUT:-runs/$METHOD/pretrain}")"
 DATA="$(abspath "$DATA")"
 

@@ -55,20 +55,14 @@ def model_overrides(config_name: str) -> list:
     return MODEL_OVERRIDES[family] if family else DEFAULT_MODEL_OVERRIDES
 
 
-def default_finetune_config(method: str) -> str:
-    """wav2vec2 keeps fairseq-signals' transformer classifier (the README's table); the package's methods
-    are fine-tuned with ``ecg_ssl_classifier``."""
-    return "ecg_transformer_classifier_tiny" if method == "wav2vec2" else "ecg_ssl_classifier_tiny"
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(REPO / "runs" / "benchmarks" / "mitbih_fewshot"))
     parser.add_argument("--method", default="wav2vec2", help="pretraining config family in configs/pretraining")
     parser.add_argument("--config", default=None, help="pretraining config (default: <method>_tiny)")
-    parser.add_argument("--finetune-config", default=None, help="fine-tuning config (default: "
-                        "ecg_transformer_classifier_tiny for wav2vec2, ecg_ssl_classifier_tiny otherwise)")
+    parser.add_argument("--finetune-config", default=None, help="fine-tuning config (default: the "
+                        "tiny classifier finetuning_ecg.sh picks for the pretrained model)")
     parser.add_argument("--pretrain-updates", type=int, default=400)
     parser.add_argument("--finetune-updates", type=int, default=100)
     parser.add_argument("--n", type=int, nargs="+", default=[10, 50, 100])
@@ -90,6 +84,7 @@ def preprocess(data_root: str, out: str, workers: int) -> str:
 def main() -> int:
     args = parse_args()
     args.out = os.path.abspath(args.out)  # the trainer runs in its own directory
+    from physioclr_ext.checkpoints import checkpoint_finetune_config
     from physioclr_ext.evaluation.results import command_line, file_sha256, write_results
     from physioclr_ext.evaluation.stats import summarize
     from physioclr_ext.finetuning_protocols import REPO_CONFIGS, TrainSpec, few_shot, pretrain
@@ -103,7 +98,7 @@ def main() -> int:
                          SIGNAL_OVERRIDES + model_overrides(config)
                          + [f"optimization.max_update={args.pretrain_updates}", "optimization.max_epoch=0"])
         ckpt = pretrain(spec, data, os.path.dirname(ckpt), seed=0)
-    finetune_config = args.finetune_config or default_finetune_config(args.method)
+    finetune_config = args.finetune_config or checkpoint_finetune_config(ckpt, tiny=True)
     spec = TrainSpec(os.path.join(REPO_CONFIGS, "finetuning"), finetune_config,
                      SIGNAL_OVERRIDES + model_overrides(finetune_config)
                      + [f"optimization.max_update={args.finetune_updates}"])

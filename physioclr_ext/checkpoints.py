@@ -11,6 +11,7 @@ Usage::
 
     python -m physioclr_ext.checkpoints arch-overrides checkpoint_last.pt --config finetune.yaml
     python -m physioclr_ext.checkpoints model-name checkpoint_best.pt
+    python -m physioclr_ext.checkpoints finetune-config checkpoint_last.pt --tiny
 """
 
 from __future__ import annotations
@@ -110,6 +111,30 @@ def finetuning_overrides(checkpoint: str, config_path: str) -> List[str]:
     return architecture_overrides(load_model_config(checkpoint), yaml_model_keys(config_path))
 
 
+FINETUNE_CONFIGS = {
+    "wav2vec2_physioCLR": "physioclr_classifier",
+    "wav2vec2": "ecg_transformer_classifier",
+    "ecg_transformer": "ecg_transformer_classifier",
+}
+"""Fine-tuning config (in ``configs/finetuning``) per pretrained model; every other model of the
+package is fine-tuned with ``ecg_ssl_classifier``."""
+
+
+def default_finetune_config(model_name: str, tiny: bool = False) -> str:
+    """The fine-tuning config for a checkpoint of ``model_name`` (``_tiny`` variant with ``tiny``).
+
+    >>> default_finetune_config("ecg_mae", tiny=True), default_finetune_config("wav2vec2")
+    ('ecg_ssl_classifier_tiny', 'ecg_transformer_classifier')
+    """
+    name = FINETUNE_CONFIGS.get(model_name, "ecg_ssl_classifier")
+    return f"{name}_tiny" if tiny else name
+
+
+def checkpoint_finetune_config(checkpoint: str, tiny: bool = False) -> str:
+    """:func:`default_finetune_config` for the model stored in ``checkpoint``."""
+    return default_finetune_config(str(load_model_config(checkpoint).get("_name", "")), tiny)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m physioclr_ext.checkpoints", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -120,9 +145,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                       help="the fine-tuning YAML: keys its model section lacks are written as +key=value")
     name = sub.add_parser("model-name", help="print the registered model name of a checkpoint")
     name.add_argument("checkpoint")
+    ft = sub.add_parser("finetune-config", help="print the default fine-tuning config name for a checkpoint")
+    ft.add_argument("checkpoint")
+    ft.add_argument("--tiny", action="store_true", help="the tiny CPU variant")
     args = parser.parse_args(argv)
     if args.command == "model-name":
         print(load_model_config(args.checkpoint).get("_name", ""))
+        return 0
+    if args.command == "finetune-config":
+        print(checkpoint_finetune_config(args.checkpoint, args.tiny))
         return 0
     if args.config:
         lines = finetuning_overrides(args.checkpoint, args.config)

@@ -3,3 +3,17 @@
 Modules here import fairseq-signals; :func:`physioclr_ext.registration.register_all`
 imports them only where fairseq-signals is available.
 """
+
+from typing import Any
+
+_LAZY = {"ECGFeatDataset": "physioclr_ext.data.ecg_feat_dataset"}
+
+
+def __getattr__(name: str) -> Any:
+    """``physioclr_ext.data.ECGFeatDataset`` imports its module (and fairseq-signals) on first use only,
+    so that ``import physioclr_ext`` keeps working without fairseq-signals."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,8 +31,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         p = sub.add_parser(name, help=helptext + " (needs fairseq-signals)")
         p.add_argument("--data", required=True, help="preprocessed labelled data (train/valid/test manifests)")
         p.add_argument("--out", required=True, help="work directory; results.json and results.md go here")
-        p.add_argument("--finetune-config", default="ecg_transformer_classifier_tiny",
-                       help="config name in --config-dir (default: the tiny CPU classifier)")
+        p.add_argument("--finetune-config", default=None,
+                       help="config name in --config-dir (default: the tiny CPU classifier for the checkpoint's "
+                            "model (or --pretrain-config's), as finetuning_ecg.sh picks it)")
         p.add_argument("--config-dir", default=None, help="default: configs/finetuning of this repository")
         p.add_argument("--seed", type=int, default=0, help="first seed (repeated: repeat r uses seed + r)")
         p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
@@ -84,10 +85,19 @@ def _reconstruct(args: argparse.Namespace) -> int:
 
 
 def _spec(args: argparse.Namespace):
+    from physioclr_ext.checkpoints import checkpoint_finetune_config, default_finetune_config, yaml_model_section
     from physioclr_ext.finetuning_protocols import REPO_CONFIGS, TrainSpec
 
-    return TrainSpec(args.config_dir or os.path.join(REPO_CONFIGS, "finetuning"), args.finetune_config,
-                     list(args.override))
+    config = args.finetune_config
+    if config is None:
+        checkpoint, pretrain = getattr(args, "checkpoint", None), getattr(args, "pretrain_config", None)
+        if checkpoint:
+            config = checkpoint_finetune_config(checkpoint, tiny=True)
+        else:  # the model the pretraining config will build
+            name = yaml_model_section(os.path.join(REPO_CONFIGS, "pretraining", f"{pretrain}.yaml")).get("_name", "") \
+                if pretrain else ""
+            config = default_finetune_config(str(name), tiny=True)
+    return TrainSpec(args.config_dir or os.path.join(REPO_CONFIGS, "finetuning"), config, list(args.override))
 
 
 def _write(args: argparse.Namespace, runs: Dict[str, List[dict]], meta: dict) -> None:

@@ -101,7 +101,7 @@ def test_scripts_expose_the_protocols(demo_dir, tmp_path):
     _check_results(tmp_path / "inf" / "linear_probe", ["n=all"])
     assert (tmp_path / "inf" / "cluster" / "projection_test.png").exists()
     run(["bash", str(REPO / "finetuning_ecg.sh"), "--data", str(data), "--checkpoint", str(pre),
-         "--config", "ecg_transformer_classifier_tiny", "--few-shot", "4", "--seeds", "0 1",
+         "--few-shot", "4", "--seeds", "0 1",
          "--out", str(tmp_path / "fs"), "--", "optimization.max_update=2", "dataset.validate_interval_updates=2",
          "checkpoint.save_interval_updates=2"], env=env)
     _check_results(tmp_path / "fs", ["n=4/pretrained", "n=4/scratch"])
