@@ -3,11 +3,12 @@
 Usage (from the repository root)::
 
     python benchmarks/features.py [--data-root ../shared/data] [--mitdb-records 4] [--workers 1,2]
+                                  [--delineation dwt,prominence,cwt] [--skip-timing] [--skip-agreement]
 
 Preprocesses LUDB (all 200 records) and a few MIT-BIH records (fairseq_signals preset: 500 Hz, 5-s
 windows) into a temporary folder, then times ``extract_directory`` with 1 and 2 workers (cache cleared
-before each run) and prints records/s and windows/s. Then prints the agreement of PR, QRS and QT with
-LUDB's manual delineation (lead II, all records).
+before each run, default delineation) and prints records/s and windows/s. Then prints, per delineation
+method, the agreement of PR, QRS and QT with LUDB's manual delineation (lead II, all records, raw signal).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from physioclr_ext.features import FeatureOptions, extract_directory  # noqa: E402  (after sys.path)
 from physioclr_ext.features.agreement import agreement_table  # noqa: E402
+from physioclr_ext.features.extract import DELINEATIONS  # noqa: E402
 from physioclr_ext.preprocess import PreprocessConfig, run  # noqa: E402
 
 
@@ -31,6 +33,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--mitdb-records", type=int, default=4, help="MIT-BIH records to use (30 min each)")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--delineation", default=",".join(DELINEATIONS),
+                        help=f"comma-separated delineation methods to compare on LUDB (default: all of {DELINEATIONS})")
+    parser.add_argument("--skip-timing", action="store_true", help="only the LUDB agreement (no preprocessing)")
     parser.add_argument("--skip-agreement", action="store_true")
     return parser.parse_args()
 
@@ -70,6 +75,13 @@ def print_table(rows: list[dict[str, float | str | int]], header: list[str]) -> 
 def main() -> None:
     args = parse_args()
     root = Path(args.data_root)
+    if not args.skip_timing:
+        timing(root, args)
+    if not args.skip_agreement:
+        agreement(root, args.delineation.split(","))
+
+
+def timing(root: Path, args: argparse.Namespace) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         data = {"ludb": prepare("ludb", root / "ludb", Path(tmp), None),
@@ -78,14 +90,19 @@ def main() -> None:
             for workers in (int(w) for w in args.workers.split(",")):
                 rows.append(bench(name, path, workers))
     print_table(rows, ["dataset", "workers", "records", "windows", "valid", "seconds", "records/s", "windows/s"])
-    if args.skip_agreement:
-        return
+
+
+def agreement(root: Path, methods: list[str]) -> None:
     records = sorted({p.with_suffix("") for p in (root / "ludb").rglob("*.hea")})
-    table = agreement_table(records)
-    print(f"\nLUDB lead II, {len(records)} records: {table['beats']['matched']} of {table['beats']['annotated']} "
-          "annotated QRS matched by a detected R-peak; detected - annotated:")
-    agree = [{"interval": k, **v} for k, v in table.items() if k != "beats"]
-    print_table(agree, ["interval", "beats", "median_abs_ms", "mean_ms", "within_40ms"])
+    rows = []
+    for method in methods:
+        start = time.perf_counter()
+        table = agreement_table(records, delineation=method)
+        print(f"\nLUDB lead II, {len(records)} records, delineation={method} ({time.perf_counter() - start:.0f} s): "
+              f"{table['beats']['matched']} of {table['beats']['annotated']} annotated QRS matched by a detected "
+              "R-peak; detected - annotated (ms):")
+        rows += [{"method": method, "interval": k, **v} for k, v in table.items() if k != "beats"]
+    print_table(rows, ["method", "interval", "beats", "median_abs_ms", "mean_ms", "within_40ms"])
 
 
 if __name__ == "__main__":

@@ -36,23 +36,26 @@ sys.path.insert(0, str(REPO))
 
 # One lead at 360 Hz instead of fairseq-signals' 12 leads at 500 Hz.
 SIGNAL_OVERRIDES = ["task.leads_to_load='[0]'", "task.sample_rate=360"]
-# How each model family is told it gets one lead (and, for patch models, 3600-sample windows).
+# How each model is told it gets one lead (and, for patch models, 3600-sample windows), by registered name.
 MODEL_OVERRIDES = {
     "wav2vec2": ["model.in_d=1"],
+    "wav2vec2_physioCLR": ["model.in_d=1"],
     "ecg_transformer_classifier": ["model.in_d=1"],
     # Tarif-dev's MIT-BIH design: patches of 100 samples (0.28 s at 360 Hz), 36 per 10-s window.
     "ecg_mae": ["model.in_channels=1", "model.patch_size=100", "model.max_patches=64"],
+    "ecg_ssl_classifier": [],  # reads its encoder from the checkpoint
 }
 DEFAULT_MODEL_OVERRIDES = ["model.in_channels=1"]
+FEATURE_METHODS = ("physioclr",)
+"""Methods whose pretraining needs the physiological features (extracted during preprocessing)."""
 
 
-def model_overrides(config_name: str) -> list:
-    """The one-lead overrides of the model family a config belongs to; ``ecg_ssl_classifier`` reads its
-    encoder from the checkpoint and needs none."""
-    if config_name.startswith("ecg_ssl_classifier"):
-        return []
-    family = max((name for name in MODEL_OVERRIDES if config_name.startswith(name)), key=len, default=None)
-    return MODEL_OVERRIDES[family] if family else DEFAULT_MODEL_OVERRIDES
+def model_overrides(config_dir: str, config_name: str) -> list:
+    """The one-lead overrides of the model a config builds."""
+    from physioclr_ext.checkpoints import yaml_model_section
+
+    name = yaml_model_section(os.path.join(config_dir, config_name + ".yaml")).get("_name")
+    return MODEL_OVERRIDES.get(name, DEFAULT_MODEL_OVERRIDES)
 
 
 def parse_args() -> argparse.Namespace:
@@ -72,12 +75,13 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def preprocess(data_root: str, out: str, workers: int) -> str:
+def preprocess(data_root: str, out: str, workers: int, features: bool) -> str:
     from physioclr_ext.preprocess import PreprocessConfig, run
 
     data = os.path.join(out, "data")
+    extra = {"features": True, "features_pca": 50} if features else {}
     run(PreprocessConfig.from_preset("mitbih_fewshot", input=os.path.join(data_root, "mitdb"), output=data,
-                                     workers=workers, progress=True))
+                                     workers=workers, progress=True, **extra))
     return data
 
 
@@ -90,17 +94,17 @@ def main() -> int:
     from physioclr_ext.finetuning_protocols import REPO_CONFIGS, TrainSpec, few_shot, pretrain
 
     os.makedirs(args.out, exist_ok=True)
-    data = preprocess(args.data_root, args.out, args.workers)
+    data = preprocess(args.data_root, args.out, args.workers, args.method in FEATURE_METHODS)
     ckpt = os.path.join(args.out, "pretrain", "checkpoint_last.pt")
     if not os.path.exists(ckpt):
         config = args.config or f"{args.method}_tiny"
-        spec = TrainSpec(os.path.join(REPO_CONFIGS, "pretraining"), config,
-                         SIGNAL_OVERRIDES + model_overrides(config)
+        config_dir = os.path.join(REPO_CONFIGS, "pretraining")
+        spec = TrainSpec(config_dir, config, SIGNAL_OVERRIDES + model_overrides(config_dir, config)
                          + [f"optimization.max_update={args.pretrain_updates}", "optimization.max_epoch=0"])
         ckpt = pretrain(spec, data, os.path.dirname(ckpt), seed=0)
     finetune_config = args.finetune_config or checkpoint_finetune_config(ckpt, tiny=True)
-    spec = TrainSpec(os.path.join(REPO_CONFIGS, "finetuning"), finetune_config,
-                     SIGNAL_OVERRIDES + model_overrides(finetune_config)
+    config_dir = os.path.join(REPO_CONFIGS, "finetuning")
+    spec = TrainSpec(config_dir, finetune_config, SIGNAL_OVERRIDES + model_overrides(config_dir, finetune_config)
                      + [f"optimization.max_update={args.finetune_updates}"])
     runs = few_shot(data, ckpt, os.path.join(args.out, "runs"), args.n, args.seeds, spec, balanced=args.balanced)
     results = {setting: summarize([r["metrics"] for r in records]) for setting, records in runs.items()}

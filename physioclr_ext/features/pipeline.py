@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from .extract import extract_features
+from .extract import DELINEATIONS, extract_features
 from .names import FEATURE_DIM, FEATURE_NAMES
 from .store import FEATURES_DIR, save_split, split_path
 from .transform import fit_transform
@@ -49,6 +49,8 @@ class FeatureOptions:
         workers: parallel processes over records.
         seed: ``random_state`` of the PCA.
         progress: show a progress bar.
+        delineation: ``nk.ecg_delineate`` method (``extract.DELINEATIONS``): ``"dwt"`` (PhysioCLR's) or
+            ``"prominence"`` (closer to LUDB's manual delineation, see ``benchmarks/features.py``).
     """
 
     lead: str = "mean"
@@ -56,6 +58,7 @@ class FeatureOptions:
     workers: int = 1
     seed: int = 0
     progress: bool = True
+    delineation: str = "dwt"
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class RecordJob:
     length: int
     lead: str
     cache: str
+    delineation: str = "dwt"
 
 
 def extract_directory(data_dir: str | Path, options: FeatureOptions | None = None) -> dict[str, Any]:
@@ -113,6 +117,8 @@ def plan_jobs(data: Path, options: FeatureOptions) -> tuple[list[RecordJob], dic
         for row in csv.DictReader(f):
             by_record.setdefault(row["record"], []).append((row["path"], int(row["start"])))
     leads = list(meta["window"]["leads"])
+    if options.delineation not in DELINEATIONS:
+        raise ValueError(f"delineation {options.delineation!r} is not one of {DELINEATIONS}")
     if options.lead != "mean":
         from .extract import resolve_lead
 
@@ -123,10 +129,12 @@ def plan_jobs(data: Path, options: FeatureOptions) -> tuple[list[RecordJob], dic
     for record, windows in by_record.items():
         marker = json.loads((data / "records" / f"{record}.json").read_text())
         identity = [EXTRACTOR_VERSION, options.lead, marker["key"], windows, length]
+        if options.delineation != "dwt":   # keeps the keys of caches written before the option existed
+            identity.append(options.delineation)
         key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
         cache = str(data / FEATURES_DIR / "cache" / f"{record}.npz")
         jobs.append(RecordJob(record, key, meta["options"], meta["format"], refs[record], tuple(windows),
-                              length, options.lead, cache))
+                              length, options.lead, cache, options.delineation))
         rows.update({path: (record, i) for i, (path, _) in enumerate(windows)})
     return jobs, rows
 
@@ -202,7 +210,7 @@ def extract_record(job: RecordJob) -> dict[str, Any]:
         if window.shape[1] != job.length:
             res = None
         else:
-            res = extract_features(window, fs, lead=job.lead, lead_names=names)
+            res = extract_features(window, fs, lead=job.lead, lead_names=names, delineation=job.delineation)
         raw[i] = res.vector if res else 0.0
         valid[i] = bool(res and res.valid)
         reasons.append(res.reason if res else "window_outside_record")

@@ -138,6 +138,9 @@ def _run_options(group: argparse._ArgumentGroup) -> None:
                        help="PCA of the features to K dims fitted on train (PhysioCLR: 50; default: none)")
     group.add_argument("--features-lead", metavar="LEAD",
                        help="features from 'mean' of the present leads (default), a lead name or index")
+    group.add_argument("--features-delineation", choices=["dwt", "prominence", "cwt"],
+                       help="neurokit2 wave delineation: dwt (default, PhysioCLR's) or prominence (closer to "
+                            "LUDB's manual P/QRS/T boundaries, see benchmarks/features.py)")
 
 
 def config_from_args(argv: Sequence[str] | None = None) -> PreprocessConfig:

@@ -91,6 +91,7 @@ class PreprocessConfig:
     features: bool = False
     features_pca: int | None = None
     features_lead: str = "mean"
+    features_delineation: str = "dwt"
 
     @classmethod
     def from_preset(cls, preset: str | None, **options: Any) -> PreprocessConfig:
@@ -141,6 +142,8 @@ class PreprocessConfig:
             raise ValueError("workers must be >= 1")
         if self.features_pca is not None and self.features_pca < 1:
             raise ValueError("features_pca must be >= 1")
+        if self.features_delineation not in ("dwt", "prominence", "cwt"):
+            raise ValueError(f"features_delineation must be dwt, prominence or cwt, not {self.features_delineation!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of all options."""

@@ -92,7 +92,7 @@ def _features(config: PreprocessConfig, out: Path) -> dict[str, Any]:
     from ..features.pipeline import FeatureOptions, extract_directory
 
     options = FeatureOptions(lead=config.features_lead, pca=config.features_pca, workers=config.workers,
-                             seed=config.seed, progress=config.progress)
+                             seed=config.seed, progress=config.progress, delineation=config.features_delineation)
     return extract_directory(out, options)
 
 

@@ -104,6 +104,25 @@ def test_cache_hit_and_invalidation(ludb_features: tuple[Path, dict], tmp_path: 
     assert not np.array_equal(a.raw, b.raw)                                # lead II differs from the mean
     with pytest.raises(ValueError):
         extract_directory(data, FeatureOptions(lead="XYZ", progress=False))
+    with pytest.raises(ValueError, match="delineation"):
+        extract_directory(data, FeatureOptions(delineation="peak", progress=False))
+
+
+def test_delineation_flag_reaches_the_options_and_the_cache_key(ludb_features: tuple[Path, dict],
+                                                                tmp_path: Path) -> None:
+    from physioclr_ext.features.__main__ import main
+
+    src, _ = ludb_features
+    data = tmp_path / "data"
+    shutil.copytree(src, data)
+    assert main([str(data), "--delineation", "prominence", "--no-progress"]) == 0
+    summary = json.loads((data / "features" / "summary.json").read_text())
+    assert summary["options"]["delineation"] == "prominence" and summary["records"]["computed"] == 8
+    a, b = load_split(str(data), "train"), load_split(str(src), "train")
+    np.testing.assert_array_equal(a.r_peaks[0], b.r_peaks[0])             # same R-peaks, other delineation
+    assert not np.array_equal(a.raw, b.raw)
+    again = extract_directory(data, FeatureOptions(progress=False))        # back to dwt: new key again
+    assert again["records"]["computed"] == 8
 
 
 def test_cli_flags_reach_the_config() -> None:
@@ -113,3 +132,6 @@ def test_cli_flags_reach_the_config() -> None:
                             "--features-lead", "II"])
     assert (cfg.features, cfg.features_pca, cfg.features_lead) == (True, 50, "II")
     assert config_from_args(["--input", "a", "--output", "b"]).features is False
+    assert cfg.features_delineation == "dwt"
+    cfg = config_from_args(["--input", "a", "--output", "b", "--features", "--features-delineation", "prominence"])
+    assert cfg.features_delineation == "prominence"
