@@ -32,10 +32,11 @@ def _declared_registrations():
 def test_import_registers_every_declared_component():
     from fairseq_signals.criterions import CRITERION_REGISTRY
     from fairseq_signals.models import MODEL_REGISTRY
+    from fairseq_signals.optim.lr_scheduler import LR_SCHEDULER_REGISTRY
     from fairseq_signals.tasks import TASK_REGISTRY
 
     registries = {"register_model": MODEL_REGISTRY, "register_criterion": CRITERION_REGISTRY,
-                  "register_task": TASK_REGISTRY}
+                  "register_task": TASK_REGISTRY, "register_lr_scheduler": LR_SCHEDULER_REGISTRY}
     assert physioclr_ext.fairseq_signals_available()
     imported = set(registration.register_all())
     for layer in registration.LAYERS:
