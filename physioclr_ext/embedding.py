@@ -25,6 +25,8 @@ from typing import Any, Iterator, List, Optional, Tuple
 import numpy as np
 import torch
 
+from physioclr_ext.modules.pooling import masked_mean
+
 
 @dataclass
 class LoadedCheckpoint:
@@ -78,12 +80,7 @@ def pooled_embedding(model: Any, net_input: dict) -> torch.Tensor:
     # `encoder` attribute is the bare transformer stack); fine-tuning models wrap theirs.
     encoder = model.encoder if isinstance(model, FinetuningModel) else model
     res = encoder.extract_features(source, padding_mask=padding_mask)
-    x = res["x"]
-    mask = res.get("padding_mask")
-    if mask is not None and mask.any():
-        keep = (~mask).unsqueeze(-1).to(x.dtype)
-        return (x * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1)
-    return x.mean(dim=1)
+    return masked_mean(res["x"], res.get("padding_mask"))
 
 
 def model_logits(model: Any, net_input: dict) -> torch.Tensor:

@@ -36,20 +36,13 @@ from fairseq_signals.models import register_model
 from fairseq_signals.models.wav2vec2.wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
 
 from physioclr_ext.modules.physioclr_decoder import ConvDecoder, PeakHead
+from physioclr_ext.modules.pooling import masked_mean
 
 
 @dataclass
 class Wav2Vec2PhysioCLRConfig(Wav2Vec2Config):
     decoder_hidden: List[int] = field(default_factory=lambda: [256, 128], metadata={
         "help": "widths of the decoder's two transposed convolutions (the release: 256, 128)"})
-
-
-def masked_mean(x: torch.Tensor, padding_mask: Optional[torch.Tensor]) -> torch.Tensor:
-    """Mean over frames of ``x`` (B, T', D), frames where ``padding_mask`` (B, T') is True excluded -> (B, D)."""
-    if padding_mask is None or not padding_mask.any():
-        return x.mean(dim=1)
-    keep = (~padding_mask).unsqueeze(-1).to(x.dtype)
-    return (x * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1)
 
 
 @register_model("wav2vec2_physioCLR", dataclass=Wav2Vec2PhysioCLRConfig)
