@@ -13,6 +13,7 @@ YAML::
       min_lr: 0.0
 """
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
@@ -21,6 +22,8 @@ from fairseq_signals.optim.lr_scheduler import FairseqLRScheduler, register_lr_s
 from omegaconf import II
 
 from physioclr_ext.optim.schedules import warmup_cosine_lr
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,6 +48,10 @@ class WarmupCosineSchedule(FairseqLRScheduler):
         self.total = int(cfg.total_updates)
         ratio = cfg.warmup_ratio
         self.warmup = int(round(ratio * self.total)) if ratio is not None else int(cfg.warmup_updates)
+        if self.warmup > self.total:  # e.g. a short test run of a paper config
+            logger.warning("warmup_cosine: %d warm-up updates exceed the %d updates of the run; warming up over "
+                           "the whole run", self.warmup, self.total)
+            self.warmup = self.total
         self.peak, self.min_lr = float(cfg.lr[0]), float(cfg.min_lr)
         self.optimizer.set_lr(self._lr(0))
 
