@@ -89,8 +89,8 @@ def main() -> int:
     args = parse_args()
     args.out = os.path.abspath(args.out)  # the trainer runs in its own directory
     from physioclr_ext.checkpoints import checkpoint_finetune_config
-    from physioclr_ext.evaluation.results import command_line, file_sha256, write_results
-    from physioclr_ext.evaluation.stats import summarize
+    from physioclr_ext.evaluation.results import command_line, file_sha256
+    from physioclr_ext.evaluation.training_commands import write_run_results
     from physioclr_ext.finetuning_protocols import REPO_CONFIGS, TrainSpec, few_shot, pretrain
 
     os.makedirs(args.out, exist_ok=True)
@@ -107,15 +107,12 @@ def main() -> int:
     spec = TrainSpec(config_dir, finetune_config, SIGNAL_OVERRIDES + model_overrides(config_dir, finetune_config)
                      + [f"optimization.max_update={args.finetune_updates}"])
     runs = few_shot(data, ckpt, os.path.join(args.out, "runs"), args.n, args.seeds, spec, balanced=args.balanced)
-    results = {setting: summarize([r["metrics"] for r in records]) for setting, records in runs.items()}
     meta = {"command": command_line(), "seeds": args.seeds, "n": args.n, "balanced": args.balanced,
             "split": "MIT-BIH DS1 (train, 20% of patients valid) / DS2 (test), de Chazal 2004; 202 dropped",
-            "checkpoint": os.path.abspath(ckpt), "checkpoint_sha256": file_sha256(ckpt), "ci": "t",
+            "checkpoint": os.path.abspath(ckpt), "checkpoint_sha256": file_sha256(ckpt),
             "method": args.method, "finetune_config": finetune_config, "pretrain_updates": args.pretrain_updates,
             "finetune_updates": args.finetune_updates}
-    paths = write_results(args.out, results, meta)
-    with open(paths["markdown"] if "markdown" in paths else os.path.join(args.out, "results.md")) as fh:
-        print(fh.read())
+    write_run_results(args.out, runs, meta)
     return 0
 
 

@@ -100,15 +100,24 @@ def _spec(args: argparse.Namespace):
     return TrainSpec(args.config_dir or os.path.join(REPO_CONFIGS, "finetuning"), config, list(args.override))
 
 
-def _write(args: argparse.Namespace, runs: Dict[str, List[dict]], meta: dict) -> None:
-    from physioclr_ext.evaluation.results import command_line, write_results
+def write_run_results(out: str, runs: Dict[str, List[dict]], meta: dict) -> Dict[str, str]:
+    """Mean and 95% Student-t CI over each setting's runs (``{setting: [{"metrics": ...}, ...]}``),
+    written as ``results.json``/``results.md`` in ``out`` (``meta`` must carry what
+    :func:`~physioclr_ext.evaluation.results.write_results` requires); prints the markdown table."""
+    from physioclr_ext.evaluation.results import write_results
     from physioclr_ext.evaluation.stats import summarize
 
     results = {setting: summarize([r["metrics"] for r in records]) for setting, records in runs.items()}
-    meta = {"command": command_line(), "ci": "t", "data": os.path.abspath(args.data), **meta}
-    paths = write_results(args.out, results, meta)
-    with open(paths.get("markdown", os.path.join(args.out, "results.md")), encoding="utf-8") as fh:
+    paths = write_results(out, results, {"ci": "t", **meta})
+    with open(paths.get("markdown", os.path.join(out, "results.md")), encoding="utf-8") as fh:
         print(fh.read())
+    return paths
+
+
+def _write(args: argparse.Namespace, runs: Dict[str, List[dict]], meta: dict) -> None:
+    from physioclr_ext.evaluation.results import command_line
+
+    write_run_results(args.out, runs, {"command": command_line(), "data": os.path.abspath(args.data), **meta})
 
 
 def run(args: argparse.Namespace) -> int:

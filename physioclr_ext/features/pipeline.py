@@ -188,11 +188,11 @@ def record_signal(job: RecordJob) -> tuple[np.ndarray, list[str], int]:
     """
     from ..preprocess.config import PreprocessConfig
     from ..preprocess.labels import LabelSpace
-    from ..preprocess.worker import Job, _load, _prepare
+    from ..preprocess.worker import Job, load_record, prepare_signal
 
     config = PreprocessConfig(**job.config)
     pjob = Job(job.ref, 0, 0, "", (), LabelSpace("none", ()), config, "")
-    _, signal, _, _ = _prepare(pjob, _load(pjob))
+    _, signal, _, _ = prepare_signal(pjob, load_record(pjob))
     return signal, list(config.leads), int(config.sample_rate)
 
 

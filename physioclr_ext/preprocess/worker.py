@@ -87,7 +87,8 @@ def _remove_previous_outputs(job: Job) -> None:
             (Path(job.output) / window["path"]).unlink(missing_ok=True)
 
 
-def _load(job: Job) -> Record:
+def load_record(job: Job) -> Record:
+    """Read the record of ``job`` at its native rate; a read failure becomes :class:`BadRecord`."""
     cfg = job.config
     try:
         return read_record(job.ref, job.labels.uses_beats,
@@ -96,7 +97,7 @@ def _load(job: Job) -> Record:
         raise BadRecord(f"unreadable: {type(exc).__name__}: {exc}") from exc
 
 
-def _prepare(job: Job, record: Record) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def prepare_signal(job: Job, record: Record) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Lead-select, fill NaN, filter and resample.
 
     Returns:
@@ -127,8 +128,8 @@ def _prepare(job: Job, record: Record) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def _process(job: Job) -> dict[str, Any]:
     cfg = job.config
-    record = _load(job)
-    raw, signal, present, missing = _prepare(job, record)
+    record = load_record(job)
+    raw, signal, present, missing = prepare_signal(job, record)
     length, hop = window_geometry(cfg.sample_rate, cfg.window_seconds, cfg.overlap_seconds)
     starts = window_starts(signal.shape[1], length, hop)
     if starts.size == 0:
