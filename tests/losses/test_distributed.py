@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import Tensor
 
 from physioclr_ext.losses import clocs_loss, gather_no_grad, gather_with_grad, nt_xent_loss
 from physioclr_ext.losses.distributed import get_world_size, local_rows, replicated_loss, sum_value_over_workers
+from tests._gloo import close, run_gloo_workers
 
 WORLD = 2
 SPLIT = [3, 5]  # unequal local batches exercise the padded gather
@@ -44,12 +43,6 @@ def _loss_and_grads(fn: LossFn, *tensors: Tensor, **kw: object) -> Tuple[Tensor,
 def _grad(t: Tensor) -> Tensor:
     assert t.grad is not None
     return t.grad
-
-
-def close(actual: Tensor, expected: Tensor) -> None:
-    # Not torch.testing.assert_close: under an initialised process group it imports DTensor (slow).
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    assert torch.allclose(actual, expected, rtol=1e-9, atol=1e-12), (actual, expected)
 
 
 def _check(rank: int) -> None:
@@ -88,26 +81,8 @@ def _check(rank: int) -> None:
     assert local_rows(SPLIT[rank], torch.device("cpu")).tolist() == list(range(8))[rows]
 
 
-def _worker(rank: int, init_file: str) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
-    try:
-        _check(rank)
-    finally:
-        dist.destroy_process_group()
-
-
 def test_two_gloo_workers_match_single_process(tmp_path: Path) -> None:
-    # fork skips re-importing torch in each worker (seconds on a loaded machine); the workers
-    # use one thread, so the parent's OpenMP pool is never touched after the fork.
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    context = mp.start_processes(_worker, args=(str(tmp_path / "init"),), nprocs=WORLD, join=False, start_method=method)
-    deadline = time.monotonic() + 120
-    while not context.join(timeout=5):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.terminate()
-            pytest.fail("distributed workers timed out")
+    run_gloo_workers(_check, WORLD, tmp_path)
 
 
 def test_single_process_helpers_are_identities() -> None:

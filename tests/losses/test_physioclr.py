@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -11,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -24,6 +22,7 @@ from physioclr_ext.losses import (
     physioclr_loss,
     r_peak_map,
 )
+from tests._gloo import close, run_gloo_workers
 
 # Angles (degrees) of 2-D feature vectors: record 0 is within 70 deg of every other (cos >= 0.34 >= delta),
 # so it has no negatives; records 1 and 2 are 120 deg apart (negatives of each other).
@@ -359,20 +358,15 @@ def _through_layer(x: Dict[str, object], layer: torch.nn.Module, rows: slice, ga
     return _combined(t, gather=gather)[0]
 
 
-def _close(actual: Tensor, expected: Tensor) -> None:
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    assert torch.allclose(actual, expected, rtol=1e-9, atol=1e-12), (actual, expected)
-
-
 def _check(rank: int) -> None:
     x = _full_inputs()
     rows = slice(sum(SPLIT[:rank]), sum(SPLIT[: rank + 1]))
     ref_loss, ref_logs, ref_grads = _grads(x, slice(None), gather=False)
     got_loss, got_logs, got_grads = _grads(x, rows, gather=True)
-    _close(got_loss, ref_loss)
+    close(got_loss, ref_loss)
     assert got_logs == pytest.approx(ref_logs)
     for got, ref in zip(got_grads, ref_grads):
-        _close(got, ref[rows])
+        close(got, ref[rows])
 
     # Parameter gradients: the workers' shares sum to the single-process gradient.
     torch.manual_seed(1)
@@ -382,27 +376,11 @@ def _check(rank: int) -> None:
     layer.weight.grad = None
     _through_layer(x, layer, rows, gather=True).backward()
     dist.all_reduce(layer.weight.grad)
-    _close(layer.weight.grad, expected)
-
-
-def _worker(rank: int, init_file: str) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=len(SPLIT))
-    try:
-        _check(rank)
-    finally:
-        dist.destroy_process_group()
+    close(layer.weight.grad, expected)
 
 
 def test_two_gloo_workers_match_single_process(tmp_path: Path) -> None:
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    context = mp.start_processes(_worker, args=(str(tmp_path / "init"),), nprocs=len(SPLIT), join=False, start_method=method)
-    deadline = time.monotonic() + 120
-    while not context.join(timeout=5):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.terminate()
-            pytest.fail("distributed workers timed out")
+    run_gloo_workers(_check, len(SPLIT), tmp_path)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
