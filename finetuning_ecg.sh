@@ -68,7 +68,7 @@ fi
 [[ -f "$CKPT" ]] || die "no checkpoint $CKPT"
 if [[ -z "$CONFIG" ]]; then
   TINY_FLAG=(); [[ $TINY -eq 1 ]] && TINY_FLAG=(--tiny)
-  CONFIG="$("$PYTHON" -m physioclr_ext.checkpoints finetune-config "$CKPT" "${TINY_FLAG[@]}")" \
+  CONFIG="$("$PYTHON" -m physioclr_ext.runners.checkpoints finetune-config "$CKPT" "${TINY_FLAG[@]}")" \
     || die "cannot read the model of $CKPT"
 fi
 CONFIG_DIR="$REPO_ROOT/configs/finetuning"
@@ -104,7 +104,7 @@ fi
 while IFS= read -r line; do
   key="${line%%=*}"
   has_override "${key#+}" "${OVERRIDES[@]+"${OVERRIDES[@]}"}" || EXTRA+=("$line")
-done < <("$PYTHON" -m physioclr_ext.checkpoints arch-overrides "$CKPT" --config "$CONFIG_DIR/$CONFIG.yaml")
+done < <("$PYTHON" -m physioclr_ext.runners.checkpoints arch-overrides "$CKPT" --config "$CONFIG_DIR/$CONFIG.yaml")
 
 mkdir -p "$OUT"
 "$(console_script physioclr-hydra-train)" --config-dir "$CONFIG_DIR" --config-name "$CONFIG" \

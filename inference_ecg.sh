@@ -56,7 +56,7 @@ OUT="$(abspath "${OUT:-runs/inference}")"; DATA="$(abspath "$DATA")"; CKPT="$(ab
 
 require_fairseq_signals
 mkdir -p "$OUT"
-MODEL_NAME="$("$PYTHON" -m physioclr_ext.checkpoints model-name "$CKPT")"
+MODEL_NAME="$("$PYTHON" -m physioclr_ext.runners.checkpoints model-name "$CKPT")"
 if [[ "$MODEL_NAME" == *classifier* ]]; then
   "$(console_script physioclr-hydra-inference)" --config-dir "$REPO_ROOT/configs/inference" --config-name classifier \
     task.data="$DATA" common_eval.path="$CKPT" common_eval.results_path="$OUT" dataset.valid_subset="$SUBSET" \

@@ -38,9 +38,9 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "physioclr-hydra-train = physioclr_ext.launcher:train_main",
-            "physioclr-hydra-validate = physioclr_ext.launcher:validate_main",
-            "physioclr-hydra-inference = physioclr_ext.launcher:inference_main",
+            "physioclr-hydra-train = physioclr_ext.runners.launcher:train_main",
+            "physioclr-hydra-validate = physioclr_ext.runners.launcher:validate_main",
+            "physioclr-hydra-inference = physioclr_ext.runners.launcher:inference_main",
         ],
     },
     classifiers=[

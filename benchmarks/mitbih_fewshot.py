@@ -52,7 +52,7 @@ FEATURE_METHODS = ("physioclr",)
 
 def model_overrides(config_dir: str, config_name: str) -> list:
     """The one-lead overrides of the model a config builds."""
-    from physioclr_ext.checkpoints import yaml_model_section
+    from physioclr_ext.runners.checkpoints import yaml_model_section
 
     name = yaml_model_section(os.path.join(config_dir, config_name + ".yaml")).get("_name")
     return MODEL_OVERRIDES.get(name, DEFAULT_MODEL_OVERRIDES)
@@ -88,10 +88,9 @@ def preprocess(data_root: str, out: str, workers: int, features: bool) -> str:
 def main() -> int:
     args = parse_args()
     args.out = os.path.abspath(args.out)  # the trainer runs in its own directory
-    from physioclr_ext.checkpoints import checkpoint_finetune_config
-    from physioclr_ext.evaluation.results import command_line, file_sha256
-    from physioclr_ext.evaluation.training_commands import write_run_results
-    from physioclr_ext.finetuning_protocols import REPO_CONFIGS, TrainSpec, few_shot, pretrain
+    from physioclr_ext.evaluation.results import command_line, file_sha256, write_run_results
+    from physioclr_ext.runners.checkpoints import checkpoint_finetune_config
+    from physioclr_ext.runners.finetune_runs import REPO_CONFIGS, TrainSpec, few_shot, pretrain
 
     os.makedirs(args.out, exist_ok=True)
     data = preprocess(args.data_root, args.out, args.workers, args.method in FEATURE_METHODS)

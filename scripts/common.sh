@@ -12,7 +12,7 @@ require_fairseq_signals() {
   "$PYTHON" - <<'PY' || exit 2
 import sys
 try:
-    from physioclr_ext.compat import UnsupportedEnvironment, check_environment
+    from physioclr_ext.runners.compat import UnsupportedEnvironment, check_environment
 except ImportError as exc:
     sys.exit(f"physioclr_ext is not importable ({exc}); run `pip install -e .` in the repository first.")
 try:

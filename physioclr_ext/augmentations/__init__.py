@@ -14,6 +14,7 @@ Example:
     >>> v1, v2 = views(torch.randn(8, 12, 2500), torch.Generator().manual_seed(0))
 """
 
+from physioclr_ext.augmentations.clocs_views import cmlc_views, cmsc_views, cmsmlc_views
 from physioclr_ext.augmentations.compose import (
     AUGMENTATIONS,
     Augmentation,
@@ -35,6 +36,9 @@ __all__ = [
     "AugmentationStep",
     "Compose",
     "TwoViews",
+    "cmlc_views",
+    "cmsc_views",
+    "cmsmlc_views",
     "dropout_mask",
     "gaussian_noise",
     "heartbeat_shuffle",

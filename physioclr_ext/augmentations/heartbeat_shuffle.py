@@ -17,26 +17,11 @@ from typing import List, Optional, Union
 import torch
 from torch import Tensor
 
-__all__ = ["clean_r_peaks", "heartbeat_shuffle", "heartbeat_shuffle_batch"]
+from physioclr_ext.features.beats import RPeaks, clean_r_peaks
 
-RPeaks = Union[Sequence[int], Tensor]
+__all__ = ["heartbeat_shuffle", "heartbeat_shuffle_batch"]
+
 MODES = ("keep_ends", "published")
-
-
-def clean_r_peaks(r_peaks: RPeaks, length: int) -> Tensor:
-    """R-peak indices as a sorted, duplicate-free int64 CPU tensor ``(K,)`` inside ``[0, length)``.
-
-    Peaks outside the window are dropped rather than clamped: clamping would invent a beat
-    boundary at 0 or ``length - 1``. Dropping them also lets a batch pad its peak lists with
-    ``-1``.
-
-    Example:
-        >>> clean_r_peaks([900, -1, 300, 300, 2600], 2500).tolist()
-        [300, 900]
-    """
-    peaks = torch.as_tensor(r_peaks).detach().to("cpu", torch.long).reshape(-1)
-    peaks = peaks[(peaks >= 0) & (peaks < length)]
-    return torch.unique(peaks)  # sorted
 
 
 def _fresh_generator() -> torch.Generator:

@@ -1,16 +1,16 @@
 """fairseq-signals datasets of physioclr-ext (fairseq-signals ``BaseDataset`` subclasses), one file per method.
 
-Modules here import fairseq-signals; :func:`physioclr_ext.registration.register_all`
+Modules here import fairseq-signals; :func:`physioclr_ext.runners.registration.register_all`
 imports them only where fairseq-signals is available.
 """
 
 from typing import Any
 
-_LAZY = {"ECGFeatDataset": "physioclr_ext.data.ecg_feat_dataset"}
+_LAZY = {"PhysioCLRDataset": "physioclr_ext.data.physioclr_dataset"}
 
 
 def __getattr__(name: str) -> Any:
-    """``physioclr_ext.data.ECGFeatDataset`` imports its module (and fairseq-signals) on first use only,
+    """``physioclr_ext.data.PhysioCLRDataset`` imports its module (and fairseq-signals) on first use only,
     so that ``import physioclr_ext`` keeps working without fairseq-signals."""
     if name in _LAZY:
         import importlib

@@ -26,7 +26,7 @@ from fairseq_signals.data.ecg.cmsc_ecg_dataset import CMSCECGDataset
 from fairseq_signals.data.ecg.raw_ecg_dataset import FileECGDataset, RawECGDataset
 
 from physioclr_ext.augmentations import Compose, TwoViews
-from physioclr_ext.losses.clocs import cmlc_views, cmsc_views, cmsmlc_views
+from physioclr_ext.augmentations.clocs_views import cmlc_views, cmsc_views, cmsmlc_views
 
 MODES = ("views", "cmsc", "cmlc", "cmsmlc")
 

@@ -1,127 +1,14 @@
-"""``python -m physioclr_ext.evaluation <subcommand>``: evaluation commands.
+"""Entry point of ``python -m physioclr_ext.evaluation``: the core subcommands of
+:mod:`physioclr_ext.evaluation.cli` plus those that drive fairseq-signals (``embed``,
+``reconstruct``, ``few-shot``, ``repeated``) from :mod:`physioclr_ext.runners.evaluation_commands`.
 
-Subcommands:
-  embed         pooled embeddings of a checkpoint over manifests (needs fairseq-signals)
-  reconstruct   PNG per record of a masked-modelling checkpoint's reconstruction (needs fairseq-signals)
-  few-shot      fine-tune with exactly n labels per seed, pretrained vs scratch (needs fairseq-signals)
-  repeated      repeated random patient splits: fine-tune, select on valid, test (needs fairseq-signals)
-  predictions   join inference logits with a manifest: per-window CSV and metrics JSON
-  linear-probe  logistic-regression probe on stored embeddings (n-shot, seeds, CIs)
-  knn           cosine k-NN probe on stored embeddings (n-shot, seeds, CIs)
-  cluster       k-means scores and a PCA plot of one subset's embeddings
+An entry point sits above every layer: it is the one place where the core and the runners meet.
 """
 
-from __future__ import annotations
-
-import argparse
-import json
 import sys
-from typing import List, Optional
 
-from physioclr_ext.evaluation import training_commands
-
-TASKS = ["binary", "multiclass", "multilabel"]
-
-PROTOCOL_EPILOG = """\
-Each setting n=<n> (n=all without --n-train) reports the mean over --seeds of each
-metric; seed s draws the n-shot training subset (n per class with --balanced) with
-seed s. Confidence intervals (95%):
-  --ci t          Student-t interval of the mean across seeds (training-sample
-                  variability; needs at least 2 seeds, none otherwise).
-  --ci bootstrap  percentile bootstrap over test examples (test patients with
-                  --bootstrap-by patient) of the same statistic: every resample
-                  scores each seed's test predictions on the same drawn examples
-                  and averages the metric over seeds (test-set variability;
-                  resampling seed 0; costs --n-boot x seeds metric evaluations).
-Writes OUT/results.json and OUT/results.md and prints the markdown table.
-"""
-
-
-def _add_predictions(sub: argparse._SubParsersAction) -> None:
-    pred = sub.add_parser("predictions", help="per-window predictions (CSV) and metrics (JSON) from inference outputs")
-    pred.add_argument("--outputs", required=True, help="outputs_<subset>.npy written by physioclr-hydra-inference")
-    pred.add_argument("--manifest", required=True, help="the manifest the outputs were computed on, e.g. DATA/test.tsv")
-    pred.add_argument("--out-dir", required=True, help="directory for predictions_<subset>.csv and metrics_<subset>.json")
-    pred.add_argument("--subset", default="test", help="subset name used in the output file names (default: test)")
-    pred.add_argument("--threshold", type=float, default=0.5, help="probability threshold (binary, multilabel)")
-    pred.add_argument("--label-def", default=None, help="label_def.csv naming the labels (optional)")
-    pred.add_argument("--task", choices=TASKS, default=None,
-                      help="task type; inferred from the labels and outputs when omitted")
-
-
-def _add_protocol(sub: argparse._SubParsersAction, name: str, help_text: str) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help_text, description=help_text, epilog=PROTOCOL_EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--embeddings", required=True, help="embeddings directory written by the embed command")
-    p.add_argument("--out", required=True, help="directory for results.json and results.md")
-    p.add_argument("--train-subset", default="train", help="training subset (default: train)")
-    if name == "linear-probe":
-        p.add_argument("--valid-subset", default="valid", help="subset choosing C (default: valid)")
-    p.add_argument("--test-subset", default="test", help="scored subset (default: test)")
-    p.add_argument("--n-train", type=int, nargs="+", default=None, metavar="N",
-                   help="training sizes (default: all training examples)")
-    p.add_argument("--balanced", action="store_true", help="N examples per class (per label for multilabel)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds (default: 0 1 2 3 4)")
-    p.add_argument("--ci", choices=["t", "bootstrap"], default="t", help="interval kind (default: t; see below)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default: 1000)")
-    p.add_argument("--bootstrap-by", choices=["example", "patient"], default="example",
-                   help="bootstrap unit (default: example)")
-    p.add_argument("--task", choices=TASKS, default=None,
-                   help="task type; default: several label columns multilabel, one 0/1 column binary, else multiclass")
-    return p
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m physioclr_ext.evaluation", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    _add_predictions(sub)
-    lin = _add_protocol(sub, "linear-probe", "logistic-regression probe on frozen embeddings, C chosen on valid")
-    lin.add_argument("--Cs", type=float, nargs="+", default=[1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0],
-                     help="inverse regularisation strengths tried (default: 1e-3 .. 100)")
-    knn = _add_protocol(sub, "knn", "cosine k-NN probe on frozen embeddings")
-    knn.add_argument("--k", type=int, default=5, help="neighbours (default: 5)")
-    clu = sub.add_parser("cluster", help="k-means scores and PCA projection plot of one subset")
-    clu.add_argument("--embeddings", required=True, help="embeddings directory written by the embed command")
-    clu.add_argument("--subset", default="test", help="subset to cluster (default: test)")
-    clu.add_argument("--out", required=True, help="directory for cluster_<subset>.json and projection_<subset>.png")
-    clu.add_argument("--seed", type=int, default=0, help="k-means and PCA seed (default: 0)")
-    clu.add_argument("--n-clusters", type=int, default=None, help="k (default: number of classes)")
-    training_commands.add_parsers(sub)
-    return parser
-
-
-def _protocol_kwargs(args: argparse.Namespace) -> dict:
-    return dict(embeddings=args.embeddings, out=args.out, train_subset=args.train_subset,
-                test_subset=args.test_subset, n_train=args.n_train, balanced=args.balanced, seeds=args.seeds,
-                ci=args.ci, task=args.task, n_boot=args.n_boot, bootstrap_by=args.bootstrap_by)
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command in training_commands.COMMANDS:
-        return training_commands.run(args)
-    if args.command == "predictions":
-        from physioclr_ext.evaluation.predictions import write_predictions
-
-        report = write_predictions(args.outputs, args.manifest, args.out_dir, args.subset,
-                                   args.threshold, args.label_def, args.task)
-        print(json.dumps(report["metrics"], indent=2))
-        print(f"predictions: {report['predictions_csv']}")
-    elif args.command == "linear-probe":
-        from physioclr_ext.evaluation.protocols import run_linear_probe
-
-        run_linear_probe(valid_subset=args.valid_subset, Cs=args.Cs, **_protocol_kwargs(args))
-    elif args.command == "knn":
-        from physioclr_ext.evaluation.protocols import run_knn
-
-        run_knn(k=args.k, **_protocol_kwargs(args))
-    elif args.command == "cluster":
-        from physioclr_ext.evaluation.protocols import run_cluster
-
-        run_cluster(args.embeddings, args.out, args.subset, args.seed, args.n_clusters)
-    return 0
-
+from physioclr_ext.evaluation.cli import main
+from physioclr_ext.runners import evaluation_commands
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(extra=evaluation_commands))

@@ -161,3 +161,16 @@ def write_results(out_dir: str, results: Mapping[str, Any], meta: Mapping[str, A
     with open(paths["markdown"], "w", encoding="utf-8") as fh:
         fh.write(render_markdown(table, safe_meta))
     return paths
+
+
+def write_run_results(out: str, runs: Dict[str, List[dict]], meta: dict) -> Dict[str, str]:
+    """Mean and 95% Student-t CI over each setting's runs (``{setting: [{"metrics": ...}, ...]}``),
+    written as ``results.json``/``results.md`` in ``out`` (``meta`` must carry what
+    :func:`~physioclr_ext.evaluation.results.write_results` requires); prints the markdown table."""
+    from physioclr_ext.evaluation.stats import summarize  # stats imports metrics, as results does
+
+    results = {setting: summarize([r["metrics"] for r in records]) for setting, records in runs.items()}
+    paths = write_results(out, results, {"ci": "t", **meta})
+    with open(paths.get("markdown", os.path.join(out, "results.md")), encoding="utf-8") as fh:
+        print(fh.read())
+    return paths

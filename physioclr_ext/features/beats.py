@@ -1,16 +1,23 @@
-"""Per-beat measurements from wave fiducials (pure numpy, no neurokit2).
+"""Per-beat measurements from wave fiducials (pure numpy, no neurokit2), and R-peak cleaning.
 
 Conventions (PhysioCLR's ``extract_ecg_features.py``): PR = P onset -> QRS onset, QRS = QRS onset ->
 QRS offset, QT = QRS onset -> T offset, QTc = QT / sqrt(RR in s) (Bazett), amplitudes against the PR
 baseline (median of the 80 ms before QRS onset), QRS upstroke slope = max |dV/dt| from QRS onset to
 the R-peak, ST level at J + 60 ms (J = QRS offset). A beat's RR is the interval from the previous
 R-peak; the first beat of a window has no previous one in the window and uses the next interval.
+
+:func:`clean_r_peaks` (torch) normalises a window's R-peak list for heartbeat shuffling and the
+PhysioCLR peak-aware losses.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Union
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from .names import BEAT_FEATURES
 
@@ -152,3 +159,22 @@ def measure_beats(x: np.ndarray, fs: float, fid: Fiducials) -> dict[str, np.ndar
         "st_j60_mv": np.array([wave_amplitude(x, np.nan, np.nan, j + st_shift, b) for j, b in zip(qrs_off, base)]),
     }
     return {name: np.asarray(out[name], dtype=np.float64).reshape(len(r)) for name in BEAT_FEATURES}
+
+
+RPeaks = Union[Sequence[int], Tensor]
+
+
+def clean_r_peaks(r_peaks: RPeaks, length: int) -> Tensor:
+    """R-peak indices as a sorted, duplicate-free int64 CPU tensor ``(K,)`` inside ``[0, length)``.
+
+    Peaks outside the window are dropped rather than clamped: clamping would invent a beat
+    boundary at 0 or ``length - 1``. Dropping them also lets a batch pad its peak lists with
+    ``-1``.
+
+    Example:
+        >>> clean_r_peaks([900, -1, 300, 300, 2600], 2500).tolist()
+        [300, 900]
+    """
+    peaks = torch.as_tensor(r_peaks).detach().to("cpu", torch.long).reshape(-1)
+    peaks = peaks[(peaks >= 0) & (peaks < length)]
+    return torch.unique(peaks)  # sorted

@@ -1,5 +1,5 @@
 """On-disk layout of the physiological feature tables (the contract between the
-feature extractor and :class:`physioclr_ext.data.ECGFeatDataset`).
+feature extractor and :class:`physioclr_ext.data.PhysioCLRDataset`).
 
 ``<data>/features/`` next to the manifests holds:
 

@@ -1,13 +1,13 @@
 """Framework-free losses (torch only): tensors in, ``(loss, logs)`` out.
 
 * :func:`nt_xent_loss`: SimCLR NT-Xent (Chen et al., ICML 2020).
-* :func:`clocs_loss` and the view helpers: CLOCS CMSC / CMLC / CMSMLC (Kiyasseh et al., ICML 2021).
+* :func:`clocs_loss`: CLOCS CMSC / CMLC / CMSMLC (Kiyasseh et al., ICML 2021).
 * :func:`masked_reconstruction_loss`: MAE masked-patch MSE (He et al., CVPR 2022), for ECG MAE and ST-MEM.
 * :func:`physioclr_loss` and its terms: PhysioCLR (Maghsoodi et al., arXiv 2509.08116).
 * :mod:`.distributed`: gathers with gradient for data-parallel training.
 """
 
-from physioclr_ext.losses.clocs import clocs_loss, cmlc_views, cmsc_views, cmsmlc_views
+from physioclr_ext.losses.clocs import clocs_loss
 from physioclr_ext.losses.distributed import gather_no_grad, gather_with_grad
 from physioclr_ext.losses.masked_reconstruction import masked_reconstruction_loss, normalize_patches
 from physioclr_ext.losses.nt_xent import nt_xent_loss
@@ -23,9 +23,6 @@ from physioclr_ext.losses.physioclr import (
 
 __all__ = [
     "clocs_loss",
-    "cmlc_views",
-    "cmsc_views",
-    "cmsmlc_views",
     "feature_similarity_masks",
     "gather_no_grad",
     "gather_with_grad",

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from physioclr_ext.augmentations.heartbeat_shuffle import clean_r_peaks
+from physioclr_ext.features.beats import clean_r_peaks
 from physioclr_ext.losses.distributed import gather_no_grad, gather_with_grad, local_rows, sum_value_over_workers
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 Loads the checkpoint at ``model_path`` (any model of this package, or fairseq-signals'
 ``wav2vec2`` / ``ecg_transformer``), keeps it as the encoder, and adds a linear head on its
-pooled representation (:func:`physioclr_ext.embedding.pooled_embedding`). ``freeze_encoder``
+pooled representation (:func:`physioclr_ext.models.representation.pooled_embedding`). ``freeze_encoder``
 trains the head only (a linear probe). Binary, multi-class and multi-label through
 fairseq-signals' ``ecg_classification`` task and its criteria.
 
@@ -22,7 +22,7 @@ from fairseq_signals.utils import checkpoint_utils
 from omegaconf import OmegaConf, open_dict
 from torch import nn
 
-from physioclr_ext.embedding import pooled_embedding
+from physioclr_ext.models.representation import pooled_embedding
 
 
 @dataclass

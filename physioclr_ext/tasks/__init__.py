@@ -1,5 +1,5 @@
 """fairseq-signals tasks of physioclr-ext (``@register_task``), one file per method.
 
-Modules here import fairseq-signals; :func:`physioclr_ext.registration.register_all`
+Modules here import fairseq-signals; :func:`physioclr_ext.runners.registration.register_all`
 imports them only where fairseq-signals is available.
 """

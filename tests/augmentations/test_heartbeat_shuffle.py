@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from physioclr_ext.augmentations import heartbeat_shuffle, heartbeat_shuffle_batch
-from physioclr_ext.augmentations.heartbeat_shuffle import clean_r_peaks
+from physioclr_ext.features.beats import clean_r_peaks
 
 from ._util import gen
 

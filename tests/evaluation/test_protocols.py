@@ -6,7 +6,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from physioclr_ext.evaluation.__main__ import build_parser, main
+from physioclr_ext.evaluation.cli import build_parser, main
 from physioclr_ext.evaluation.embeddings import Embeddings, write_metadata
 from physioclr_ext.evaluation.metrics import METRICS
 from physioclr_ext.evaluation.stats import mean_ci

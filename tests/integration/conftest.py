@@ -2,7 +2,7 @@
 
 import pytest
 
-from physioclr_ext.compat import find_problems
+from physioclr_ext.runners.compat import find_problems
 
 from ._util import REPO, run
 

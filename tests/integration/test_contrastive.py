@@ -19,7 +19,9 @@ def test_registered_names():
     from fairseq_signals.models import MODEL_REGISTRY
     from fairseq_signals.tasks import TASK_REGISTRY
 
-    import physioclr_ext  # noqa: F401
+    import physioclr_ext
+
+    physioclr_ext.register()
 
     assert {"ecg_contrastive", "ecg_ssl_classifier"} <= set(MODEL_REGISTRY)
     assert {"nt_xent", "clocs"} <= set(CRITERION_REGISTRY)
@@ -56,7 +58,7 @@ def test_finetune_ecg_ssl_classifier_then_predict(demo_dir, tmp_path):
     best = tmp_path / "ft/checkpoint_best.pt"
     assert best.exists()
     # the default fine-tuning config for a package checkpoint is ecg_ssl_classifier
-    name = run([sys.executable, "-m", "physioclr_ext.checkpoints", "model-name", str(best)]).stdout.strip()
+    name = run([sys.executable, "-m", "physioclr_ext.runners.checkpoints", "model-name", str(best)]).stdout.strip()
     assert name == "ecg_ssl_classifier"
     run(["bash", str(REPO / "inference_ecg.sh"), "--data", str(data), "--checkpoint", str(best),
          "--out", str(tmp_path / "inf")], env=env)
@@ -112,7 +114,7 @@ def test_checkpoint_with_encoder_args_reloads_exactly(demo_dir, tmp_path):
     a model of the wrong size."""
     import torch
 
-    from physioclr_ext.embedding import load_checkpoint
+    from physioclr_ext.runners.extract_embeddings import load_checkpoint
 
     data = demo_dir / "data/mitdb"
     _pretrain("contrastive_cnn_tiny", data, tmp_path / "pt", updates=2)

@@ -12,7 +12,9 @@ from ._util import REPO, console_script, run
 def test_registered():
     from fairseq_signals.optim.lr_scheduler import LR_SCHEDULER_REGISTRY
 
-    import physioclr_ext  # noqa: F401
+    import physioclr_ext
+
+    physioclr_ext.register()
 
     assert "warmup_cosine" in LR_SCHEDULER_REGISTRY
 

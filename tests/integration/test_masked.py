@@ -28,7 +28,9 @@ def test_registered_names():
     from fairseq_signals.criterions import CRITERION_REGISTRY
     from fairseq_signals.models import MODEL_REGISTRY
 
-    import physioclr_ext  # noqa: F401
+    import physioclr_ext
+
+    physioclr_ext.register()
 
     assert "ecg_mae" in MODEL_REGISTRY
     assert "masked_reconstruction" in CRITERION_REGISTRY
@@ -61,7 +63,9 @@ def test_model_and_criterion_contract():
     from fairseq_signals.criterions import CRITERION_REGISTRY
     from fairseq_signals.models import MODEL_REGISTRY
 
-    import physioclr_ext  # noqa: F401
+    import physioclr_ext
+
+    physioclr_ext.register()
     from physioclr_ext.criterions.masked_reconstruction import MaskedReconstructionCriterionConfig
     from physioclr_ext.models.ecg_mae import ECGMAEModelConfig
 

@@ -22,7 +22,7 @@ def _tiny_model(**overrides):
     import yaml
     from omegaconf import OmegaConf
 
-    from physioclr_ext.models.wav2vec2_physioCLR import Wav2Vec2PhysioCLRConfig, Wav2Vec2PhysioCLRModel
+    from physioclr_ext.models.physioclr import Wav2Vec2PhysioCLRConfig, Wav2Vec2PhysioCLRModel
 
     model_cfg = yaml.safe_load(open(CONFIGS / "pretraining/physioclr_tiny.yaml"))["model"]
     model_cfg.pop("_name")
@@ -32,9 +32,9 @@ def _tiny_model(**overrides):
 
 
 def _dataset(data, split="train", **kwargs):
-    from physioclr_ext.data import ECGFeatDataset
+    from physioclr_ext.data import PhysioCLRDataset
 
-    return ECGFeatDataset(str(data / f"{split}.tsv"), sample_rate=500, **kwargs)
+    return PhysioCLRDataset(str(data / f"{split}.tsv"), sample_rate=500, **kwargs)
 
 
 def test_registered_names():
@@ -43,11 +43,13 @@ def test_registered_names():
     from fairseq_signals.tasks import TASK_REGISTRY
 
     import physioclr_ext
-    from physioclr_ext.data.ecg_feat_dataset import ECGFeatDataset
+    from physioclr_ext.data.physioclr_dataset import PhysioCLRDataset
+
+    physioclr_ext.register()
 
     assert "wav2vec2_physioCLR" in MODEL_REGISTRY and "physioclr" in CRITERION_REGISTRY
     assert "ecg_feature" in TASK_REGISTRY
-    assert physioclr_ext.data.ECGFeatDataset is ECGFeatDataset
+    assert physioclr_ext.data.PhysioCLRDataset is PhysioCLRDataset
 
 
 def test_dataset_items_and_batches_on_real_features(demo_dir):
@@ -164,7 +166,7 @@ def test_criterion_is_exact_under_data_parallel_training(tmp_path):
 
 def test_demo_runs_physioclr_end_to_end(demo_dir):
     """The four scripts with no arguments pretrain PhysioCLR, fine-tune physioclr_classifier_tiny, predict."""
-    name = run([sys.executable, "-m", "physioclr_ext.checkpoints", "model-name",
+    name = run([sys.executable, "-m", "physioclr_ext.runners.checkpoints", "model-name",
                 str(demo_dir / "pretrain/checkpoint_last.pt")]).stdout.strip()
     assert name == "wav2vec2_physioCLR"
     log = (demo_dir / "pre-training_ecg.sh.log").read_text()

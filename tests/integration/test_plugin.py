@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import physioclr_ext
-from physioclr_ext import compat, registration
+from physioclr_ext.runners import compat, registration
 
 from ._util import REPO, console_script, run
 
@@ -72,8 +72,8 @@ def test_import_user_module_with_the_package_path_registers_it():
         f"import_user_module(types.SimpleNamespace(user_dir={str(PKG)!r}))\n"
         "import physioclr_ext\n"
         "from fairseq_signals.utils import utils\n"
-        "from physioclr_ext import compat\n"
-        "assert physioclr_ext.registration.is_registered(), 'plugin not registered'\n"
+        "from physioclr_ext.runners import compat\n"
+        "assert physioclr_ext.runners.registration.is_registered(), 'plugin not registered'\n"
         "assert utils.clip_grad_norm_ is compat.clip_grad_norm_\n"
         "print('ok')\n"
     )
@@ -113,7 +113,7 @@ def test_user_dir_override_trains_wav2vec2_on_cpu_and_finetunes(tmp_path, small_
     ckpt = _tiny_pretrain(tmp_path, small_data, f"{form}={PKG}")
     assert ckpt.exists()
     ft = tmp_path / "ft"
-    arch = subprocess.run([sys.executable, "-m", "physioclr_ext.checkpoints", "arch-overrides", str(ckpt),
+    arch = subprocess.run([sys.executable, "-m", "physioclr_ext.runners.checkpoints", "arch-overrides", str(ckpt),
                            "--config", str(CONFIGS / "finetuning/ecg_transformer_classifier.yaml")],
                           capture_output=True, text=True, check=True).stdout.splitlines()
     run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "finetuning"),
@@ -125,7 +125,7 @@ def test_user_dir_override_trains_wav2vec2_on_cpu_and_finetunes(tmp_path, small_
 
 def test_upstream_launcher_rejects_user_dir_without_the_field(tmp_path, small_data):
     """Documents why the launcher exists: upstream has no common.user_dir."""
-    from physioclr_ext.launcher import common_config_has_user_dir
+    from physioclr_ext.runners.launcher import common_config_has_user_dir
 
     if common_config_has_user_dir():
         pytest.skip("this fairseq-signals build has common.user_dir")

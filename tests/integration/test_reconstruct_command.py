@@ -74,7 +74,7 @@ def test_one_picture_per_record_and_finite_errors(checkpoint, demo_dir, tmp_path
 
 
 def test_seeded_and_mask_ratio_from_the_command_line(checkpoint, demo_dir, tmp_path):
-    from physioclr_ext.reconstruct import reconstruct_manifest
+    from physioclr_ext.runners.reconstruct_checkpoint import reconstruct_manifest
 
     manifest = str(demo_dir / "data/mitdb/test.tsv")
     runs = {}

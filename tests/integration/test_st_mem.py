@@ -45,7 +45,9 @@ def test_st_mem_is_registered():
     from fairseq_signals.criterions import CRITERION_REGISTRY
     from fairseq_signals.models import MODEL_REGISTRY
 
-    import physioclr_ext  # noqa: F401
+    import physioclr_ext
+
+    physioclr_ext.register()
 
     assert "st_mem" in MODEL_REGISTRY and "masked_reconstruction" in CRITERION_REGISTRY
 
@@ -84,7 +86,7 @@ def test_embed_averages_the_three_test_crops(ludb_st_mem, tmp_path):
     import scipy.io
     import torch
 
-    from physioclr_ext.embedding import load_checkpoint
+    from physioclr_ext.runners.extract_embeddings import load_checkpoint
 
     _pretrain("st_mem_vit_s_tiny", ludb_st_mem, tmp_path / "pt", ["optimization.max_update=2"])
     ckpt = tmp_path / "pt/checkpoint_last.pt"

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from physioclr_ext.losses import clocs_loss, cmlc_views, cmsc_views, cmsmlc_views
+from physioclr_ext.augmentations.clocs_views import cmlc_views, cmsc_views, cmsmlc_views
+from physioclr_ext.losses import clocs_loss
 
 PATIENTS = [0, 0, 1, 2, 2, 3]
 

@@ -4,7 +4,7 @@ fairseq-signals' ECG pretraining configuration (``ECGPretrainingConfig``: sampli
 selection, padding, the random-leads-masking perturbations, ...) plus what PhysioCLR needs: the
 feature tables written by ``python -m physioclr_ext.preprocess ... --features`` (which set,
 their expected width after PCA), the heartbeat-shuffling mode and the temporal neighbour.
-Batches come from :class:`physioclr_ext.data.ecg_feat_dataset.ECGFeatDataset`.
+Batches come from :class:`physioclr_ext.data.physioclr_dataset.PhysioCLRDataset`.
 
 The released code imported ``AudioPretrainingTask`` / ``AudioPretrainingConfig`` from
 ``fairseq_signals.tasks``, which do not exist there; this task extends the real
@@ -30,7 +30,7 @@ from fairseq_signals.tasks import register_task
 from fairseq_signals.tasks.ecg_pretraining import ECGPretrainingConfig, ECGPretrainingTask
 from omegaconf import II
 
-from physioclr_ext.data.ecg_feat_dataset import FEATURE_SETS, ECGFeatDataset
+from physioclr_ext.data.physioclr_dataset import FEATURE_SETS, PhysioCLRDataset
 from physioclr_ext.features.store import split_path
 
 
@@ -72,7 +72,7 @@ class ECGFeatureTask(ECGPretrainingTask):
                 f"python -m physioclr_ext.features {cfg.data}")
         kwargs.pop("combine", None)
         kwargs.pop("epoch", None)
-        dataset = ECGFeatDataset(
+        dataset = PhysioCLRDataset(
             os.path.join(cfg.data, f"{split}.tsv"), sample_rate=cfg.sample_rate, feature_set=cfg.feature_set,
             shuffle_mode=cfg.shuffle_mode, use_neighbour=cfg.use_neighbour, seed=cfg.seed,
             perturbation_mode=cfg.perturbation_mode, max_sample_size=cfg.max_sample_size,

@@ -5,7 +5,7 @@ import pytest
 import scipy.io
 
 from physioclr_ext.evaluation.predictions import Manifest
-from physioclr_ext.finetuning_protocols import SCHEDULE_DEFAULTS, Windows, merge_overrides, pos_weight, write_data_dir
+from physioclr_ext.runners.finetune_runs import SCHEDULE_DEFAULTS, Windows, merge_overrides, pos_weight, write_data_dir
 
 
 def test_merge_overrides_later_groups_win_and_plus_is_kept():

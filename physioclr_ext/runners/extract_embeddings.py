@@ -6,12 +6,7 @@ Windows are read through the checkpoint's own task and dataset (so lead selectio
 normalisation and sampling-rate checks are those of training), in manifest order,
 without augmentation and without gradients.
 
-Representation, in order of preference:
-
-1. ``model.extract_embedding(source, padding_mask) -> (B, E)`` where a model defines it (the
-   package's methods do, returning their paper's representation);
-2. otherwise the mean over time (padding excluded) of ``extract_features(...)["x"]``
-   (B, T, C) of the model, or of its ``encoder`` for fine-tuning models.
+The representation is :func:`physioclr_ext.models.representation.pooled_embedding`.
 
 This module imports fairseq-signals: use it where fairseq-signals is installed.
 """
@@ -25,7 +20,7 @@ from typing import Any, Iterator, List, Optional, Tuple
 import numpy as np
 import torch
 
-from physioclr_ext.modules.pooling import masked_mean
+from physioclr_ext.models.representation import pooled_embedding
 
 
 @dataclass
@@ -47,7 +42,9 @@ def load_checkpoint(path: str, data: str, device: str = "cpu") -> LoadedCheckpoi
     """
     from fairseq_signals.utils import checkpoint_utils
 
-    import physioclr_ext  # noqa: F401  (registers the plugin and applies compat fixes)
+    import physioclr_ext
+
+    physioclr_ext.register()  # the plugin's models, and the compat fixes
 
     overrides = {"model_path": None, "no_pretrained_weights": True, "data": os.path.abspath(data)}
     model, cfg, task = checkpoint_utils.load_model_and_task(path, checkpoint_overrides=overrides)
@@ -67,20 +64,6 @@ def _batches(dataset: Any, batch_size: int) -> Iterator[Tuple[List[int], dict]]:
     for start in range(0, len(dataset), batch_size):
         ids = list(range(start, min(start + batch_size, len(dataset))))
         yield ids, dataset.collator([dataset[i] for i in ids])
-
-
-def pooled_embedding(model: Any, net_input: dict) -> torch.Tensor:
-    """The representation of a batch, (B, E); see the module docstring."""
-    source, padding_mask = net_input["source"], net_input.get("padding_mask")
-    if callable(getattr(model, "extract_embedding", None)):
-        return model.extract_embedding(source, padding_mask=padding_mask)
-    from fairseq_signals.models.finetuning_model import FinetuningModel
-
-    # Pretraining models (wav2vec2, ecg_transformer) extract features themselves (their
-    # `encoder` attribute is the bare transformer stack); fine-tuning models wrap theirs.
-    encoder = model.encoder if isinstance(model, FinetuningModel) else model
-    res = encoder.extract_features(source, padding_mask=padding_mask)
-    return masked_mean(res["x"], res.get("padding_mask"))
 
 
 def model_logits(model: Any, net_input: dict) -> torch.Tensor:

@@ -103,7 +103,7 @@ def _run_logged(cmd: List[str], log_path: str) -> None:
 
 def architecture_of(checkpoint: str, config_path: str) -> List[str]:
     """The checkpoint's encoder architecture as overrides for the fine-tuning config."""
-    from physioclr_ext.checkpoints import finetuning_overrides
+    from physioclr_ext.runners.checkpoints import finetuning_overrides
 
     return finetuning_overrides(checkpoint, config_path)
 
@@ -143,7 +143,7 @@ def pretrain(spec: TrainSpec, data_dir: str, out_dir: str, seed: int) -> str:
 
 def score(checkpoint: str, data_dir: str, subset: str = "test", threshold: float = 0.5) -> Dict[str, float]:
     """Metrics of ``checkpoint`` on ``data_dir/<subset>.tsv`` (logits computed in-process)."""
-    from physioclr_ext.embedding import load_checkpoint, run_subset
+    from physioclr_ext.runners.extract_embeddings import load_checkpoint, run_subset
 
     logits = run_subset(load_checkpoint(checkpoint, data_dir), subset, "logits", progress=False)
     labels, _, _ = load_window_metadata(Manifest.read(os.path.join(data_dir, f"{subset}.tsv")))

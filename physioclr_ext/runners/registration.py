@@ -23,7 +23,7 @@ def fairseq_signals_available() -> bool:
     """Whether ``fairseq_signals`` imports here (probed once)."""
     global _error
     if _error is None:
-        from physioclr_ext.compat import probe_fairseq_signals
+        from physioclr_ext.runners.compat import probe_fairseq_signals
 
         _error = probe_fairseq_signals()
     return _error == ""
@@ -60,7 +60,7 @@ def register_all() -> List[str]:
         return _registered
     if not fairseq_signals_available():
         return []
-    from physioclr_ext.compat import apply_patches
+    from physioclr_ext.runners.compat import apply_patches
 
     apply_patches()
     names: List[str] = []

@@ -1,7 +1,7 @@
 """Dataset of the ``ecg_feature`` task (PhysioCLR): windows with their physiological features,
 R-peaks, a heartbeat-shuffled view and their temporal neighbour.
 
-:class:`ECGFeatDataset` reads a fairseq-signals window manifest (``<data>/<split>.tsv``) and the
+:class:`PhysioCLRDataset` reads a fairseq-signals window manifest (``<data>/<split>.tsv``) and the
 feature table written by feature extraction (``<data>/features/<split>.npz``, see
 :mod:`physioclr_ext.features.store`). The temporal neighbour of a window is the next window of
 the same record in ``<data>/windows.csv`` (else the previous one); a record with one window, or
@@ -66,7 +66,7 @@ def _fit(x: torch.Tensor, length: int, start: int = 0) -> torch.Tensor:
     return torch.nn.functional.pad(x, (0, length - x.shape[-1])) if x.shape[-1] < length else x
 
 
-class ECGFeatDataset(_ViewsMixin, FileECGDataset):
+class PhysioCLRDataset(_ViewsMixin, FileECGDataset):
     """Windows of ``<data>/<split>.tsv`` with features, R-peaks, shuffled view and neighbour.
 
     Args:

@@ -1,4 +1,4 @@
-"""Subcommands of ``python -m physioclr_ext.evaluation`` that need fairseq-signals:
+"""Subcommands of ``python -m physioclr_ext.evaluation`` that drive fairseq-signals:
 ``embed`` (a checkpoint over manifests), ``reconstruct`` (pictures of a masked-modelling
 checkpoint's reconstructions), ``few-shot`` and ``repeated`` (fine-tuning protocols through
 the real trainer). fairseq-signals is imported only when one of
@@ -71,7 +71,7 @@ def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
-    from physioclr_ext.reconstruct import ReconstructError, reconstruct_manifest
+    from physioclr_ext.runners.reconstruct_checkpoint import ReconstructError, reconstruct_manifest
 
     names = [n.strip() for n in args.lead_names.split(",")] if args.lead_names else None
     try:
@@ -85,8 +85,12 @@ def _reconstruct(args: argparse.Namespace) -> int:
 
 
 def _spec(args: argparse.Namespace):
-    from physioclr_ext.checkpoints import checkpoint_finetune_config, default_finetune_config, yaml_model_section
-    from physioclr_ext.finetuning_protocols import REPO_CONFIGS, TrainSpec
+    from physioclr_ext.runners.checkpoints import (
+        checkpoint_finetune_config,
+        default_finetune_config,
+        yaml_model_section,
+    )
+    from physioclr_ext.runners.finetune_runs import REPO_CONFIGS, TrainSpec
 
     config = args.finetune_config
     if config is None:
@@ -100,22 +104,8 @@ def _spec(args: argparse.Namespace):
     return TrainSpec(args.config_dir or os.path.join(REPO_CONFIGS, "finetuning"), config, list(args.override))
 
 
-def write_run_results(out: str, runs: Dict[str, List[dict]], meta: dict) -> Dict[str, str]:
-    """Mean and 95% Student-t CI over each setting's runs (``{setting: [{"metrics": ...}, ...]}``),
-    written as ``results.json``/``results.md`` in ``out`` (``meta`` must carry what
-    :func:`~physioclr_ext.evaluation.results.write_results` requires); prints the markdown table."""
-    from physioclr_ext.evaluation.results import write_results
-    from physioclr_ext.evaluation.stats import summarize
-
-    results = {setting: summarize([r["metrics"] for r in records]) for setting, records in runs.items()}
-    paths = write_results(out, results, {"ci": "t", **meta})
-    with open(paths.get("markdown", os.path.join(out, "results.md")), encoding="utf-8") as fh:
-        print(fh.read())
-    return paths
-
-
 def _write(args: argparse.Namespace, runs: Dict[str, List[dict]], meta: dict) -> None:
-    from physioclr_ext.evaluation.results import command_line
+    from physioclr_ext.evaluation.results import command_line, write_run_results
 
     write_run_results(args.out, runs, {"command": command_line(), "data": os.path.abspath(args.data), **meta})
 
@@ -125,14 +115,14 @@ def run(args: argparse.Namespace) -> int:
     from physioclr_ext.evaluation.results import file_sha256
 
     if args.command == "embed":
-        from physioclr_ext.embedding import embed_subsets
+        from physioclr_ext.runners.extract_embeddings import embed_subsets
 
         meta = embed_subsets(args.checkpoint, args.data, args.out, args.subsets, args.batch_size, args.device)
         print(f"embeddings of {', '.join(meta['subsets'])} written to {args.out}")
         return 0
     if args.command == "reconstruct":
         return _reconstruct(args)
-    from physioclr_ext import finetuning_protocols as protocols
+    from physioclr_ext.runners import finetune_runs as protocols
 
     if args.command == "few-shot":
         seeds = args.seeds or list(range(args.seed, args.seed + 5))

@@ -9,9 +9,9 @@ checkpoint.
 
 Usage::
 
-    python -m physioclr_ext.checkpoints arch-overrides checkpoint_last.pt --config finetune.yaml
-    python -m physioclr_ext.checkpoints model-name checkpoint_best.pt
-    python -m physioclr_ext.checkpoints finetune-config checkpoint_last.pt --tiny
+    python -m physioclr_ext.runners.checkpoints arch-overrides checkpoint_last.pt --config finetune.yaml
+    python -m physioclr_ext.runners.checkpoints model-name checkpoint_best.pt
+    python -m physioclr_ext.runners.checkpoints finetune-config checkpoint_last.pt --tiny
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def checkpoint_finetune_config(checkpoint: str, tiny: bool = False) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m physioclr_ext.checkpoints", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m physioclr_ext.runners.checkpoints", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     arch = sub.add_parser("arch-overrides", help="print the encoder architecture of a checkpoint as Hydra overrides")

@@ -5,7 +5,7 @@ and ``fairseq-hydra-inference``: same arguments, same outputs. Before Hydra comp
 configuration they
 
 1. check that the environment can run fairseq-signals (one clear message otherwise),
-2. apply the guarded upstream fixes of :mod:`physioclr_ext.compat`,
+2. apply the guarded upstream fixes of :mod:`physioclr_ext.runners.compat`,
 3. register this package's models, criterions, tasks and datasets, and
 4. import every ``common.user_dir=PATH`` / ``+common.user_dir=PATH`` the way
    fairseq-signals' ``import_user_module`` does.
@@ -99,7 +99,7 @@ def import_user_dirs_from_env() -> None:
 
 def prepare(argv: Sequence[str]) -> List[str]:
     """Check, patch, register and import user dirs; return the argv for Hydra."""
-    from physioclr_ext import compat, registration
+    from physioclr_ext.runners import compat, registration
 
     compat.check_environment()
     compat.apply_patches()
@@ -115,7 +115,7 @@ def prepare(argv: Sequence[str]) -> List[str]:
 
 
 def _run(kind: str) -> None:
-    from physioclr_ext.compat import UnsupportedEnvironment
+    from physioclr_ext.runners.compat import UnsupportedEnvironment
 
     try:
         sys.argv[1:] = prepare(sys.argv[1:])

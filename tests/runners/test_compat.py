@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from physioclr_ext import compat
+from physioclr_ext.runners import compat
 
 GOOD = {"hydra-core": "1.0.7", "omegaconf": "2.0.6", "numpy": "1.26.4", "transformers": "4.39.3"}
 

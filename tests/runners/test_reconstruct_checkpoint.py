@@ -1,11 +1,11 @@
-"""The framework-free parts of the reconstruct command (physioclr_ext.reconstruct): which windows,
+"""The framework-free parts of the reconstruct command (physioclr_ext.runners.reconstruct_checkpoint): which windows,
 which lead names, and the refusal of models without ``reconstruct``."""
 
 import json
 
 import pytest
 
-from physioclr_ext.reconstruct import (
+from physioclr_ext.runners.reconstruct_checkpoint import (
     ReconstructError,
     ReconstructionUnsupportedError,
     check_reconstructs,
@@ -75,12 +75,13 @@ def test_a_model_without_reconstruct_is_refused_with_the_names_of_those_that_hav
 
 
 def test_the_subcommand_parses_without_fairseq_signals():
-    from physioclr_ext.evaluation.__main__ import build_parser
-    from physioclr_ext.evaluation.training_commands import COMMANDS
+    from physioclr_ext.evaluation.cli import build_parser
+    from physioclr_ext.runners import evaluation_commands
+    from physioclr_ext.runners.evaluation_commands import COMMANDS
 
-    args = build_parser().parse_args(["reconstruct", "--checkpoint", "c.pt", "--manifest", "d/test.tsv", "--out", "o"])
+    args = build_parser(evaluation_commands).parse_args(["reconstruct", "--checkpoint", "c.pt", "--manifest", "d/test.tsv", "--out", "o"])
     assert "reconstruct" in COMMANDS
     assert (args.n_records, args.seed, args.mask_ratio, args.lead_names) == (4, 0, None, None)
-    args = build_parser().parse_args(["reconstruct", "--checkpoint", "c.pt", "--manifest", "m", "--out", "o",
+    args = build_parser(evaluation_commands).parse_args(["reconstruct", "--checkpoint", "c.pt", "--manifest", "m", "--out", "o",
                                       "--n-records", "2", "--mask-ratio", "0.5", "--lead-names", "II,V1"])
     assert (args.n_records, args.mask_ratio, args.lead_names) == (2, 0.5, "II,V1")

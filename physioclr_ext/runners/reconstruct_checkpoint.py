@@ -176,10 +176,10 @@ def reconstruct_manifest(
     """
     from tqdm import tqdm
 
-    from physioclr_ext.embedding import load_checkpoint
     from physioclr_ext.evaluation.predictions import Manifest
     from physioclr_ext.evaluation.reconstruction import plot_reconstruction, reconstruction_errors
     from physioclr_ext.evaluation.results import command_line, file_sha256, json_safe
+    from physioclr_ext.runners.extract_embeddings import load_checkpoint
 
     windows = select_windows(manifest, n_records)
     if not windows:

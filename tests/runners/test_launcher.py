@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from physioclr_ext import launcher
+from physioclr_ext.runners import launcher
 
 
 def test_split_user_dirs_keeps_other_arguments_in_order():
@@ -20,7 +20,7 @@ def test_split_user_dirs_without_any():
 def test_import_without_fairseq_signals_is_quiet():
     code = (
         "import physioclr_ext, sys;"
-        "print(physioclr_ext.__version__, physioclr_ext.fairseq_signals_available(), physioclr_ext.register_all())"
+        "print(physioclr_ext.__version__, physioclr_ext.fairseq_signals_available(), physioclr_ext.register())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     version, available, registered = out.stdout.split(" ", 2)
@@ -36,13 +36,13 @@ def physioclr_ext_version():
 
 
 def test_console_script_fails_early_with_one_message_where_unsupported():
-    from physioclr_ext import compat
+    from physioclr_ext.runners import compat
 
     if not compat.find_problems():
         import pytest
 
         pytest.skip("this environment supports fairseq-signals; nothing to refuse")
-    code = "import sys; sys.argv=['physioclr-hydra-train','task.data=/x']; from physioclr_ext.launcher import train_main; train_main()"
+    code = "import sys; sys.argv=['physioclr-hydra-train','task.data=/x']; from physioclr_ext.runners.launcher import train_main; train_main()"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 2
     assert "fairseq-signals cannot run in this environment" in out.stderr
