@@ -19,7 +19,8 @@ from __future__ import annotations
 import sys
 from typing import List
 
-__version__ = "0.1.0"
+from physioclr_ext._version import __version__
+
 __all__ = ["__version__", "fairseq_signals_available", "fairseq_signals_error", "register"]
 
 

@@ -10,7 +10,7 @@ the mean error over every masked patch of the global batch.
 
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from fairseq_signals.criterions import BaseCriterion, register_criterion
@@ -50,7 +50,7 @@ class MaskedReconstructionCriterion(BaseCriterion):
         return loss, n_masked, logging_output
 
     @staticmethod
-    def reduce_metrics(logging_outputs: List[Dict[str, Any]], prefix: str = None) -> None:
+    def reduce_metrics(logging_outputs: List[Dict[str, Any]], prefix: Optional[str] = None) -> None:
         """Means over all masked (visible) patches of all workers; ``loss`` equals ``loss_masked``."""
         def total(key: str) -> float:
             return sum(log.get(key, 0) for log in logging_outputs)

@@ -7,7 +7,7 @@ return ``(loss, sample_size, logging_output)``.
 
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from fairseq_signals.criterions import BaseCriterion, register_criterion
@@ -37,7 +37,7 @@ class NTXentCriterion(BaseCriterion):
         return fairseq_scaled(loss, logs, nsignals=z.shape[1])
 
     @staticmethod
-    def reduce_metrics(logging_outputs: List[Dict[str, Any]], prefix: str = None) -> None:
+    def reduce_metrics(logging_outputs: List[Dict[str, Any]], prefix: Optional[str] = None) -> None:
         reduce_contrastive_metrics(logging_outputs, ("positive_similarity", "accuracy"))
 
     @staticmethod

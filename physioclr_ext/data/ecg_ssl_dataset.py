@@ -105,7 +105,7 @@ class ECGSegmentPairDataset(_ViewsMixin, CMSCECGDataset):
             raise ValueError(f"ECGSegmentPairDataset serves modes cmsc and cmsmlc, not {mode!r}")
         super().__init__(manifest_path=manifest_path, sample_rate=sample_rate, **kwargs)
         self.mode, self.seed, self.view_maker = mode, seed, None
-        self.sizes = self.sizes * 2  # two windows per item
+        self.sizes: Any = self.sizes * 2  # two windows per item
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
         fname = self.fnames[index]

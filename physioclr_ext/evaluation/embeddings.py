@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Union
 
 import numpy as np
 
@@ -57,11 +57,11 @@ class Embeddings:
     def __len__(self) -> int:
         return len(self.x)
 
-    def select(self, indices: Sequence[int]) -> Embeddings:
+    def select(self, indices: Union[Sequence[int], np.ndarray]) -> Embeddings:
         """The rows ``indices`` as a new :class:`Embeddings`."""
-        indices = np.asarray(indices, dtype=np.int64)
-        return Embeddings(self.x[indices], self.labels[indices], self.idx[indices],
-                          self.patients[indices], [self.paths[i] for i in indices])
+        rows = np.asarray(indices, dtype=np.int64)
+        return Embeddings(self.x[rows], self.labels[rows], self.idx[rows],
+                          self.patients[rows], [self.paths[int(i)] for i in rows])
 
     def targets(self, task: TaskType) -> np.ndarray:
         """Labels in the convention of :mod:`~physioclr_ext.evaluation.metrics`.

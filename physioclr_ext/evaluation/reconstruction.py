@@ -183,6 +183,7 @@ def plot_reconstruction(
     fig = Figure(figsize=figure_inches(n_leads), dpi=dpi, constrained_layout=True)
     axes = fig.subplots(rows, cols, sharex=True, squeeze=False)
     per_lead = reconstruction_errors(original, masked, reconstruction)["mse_masked_per_lead"]
+    assert isinstance(per_lead, list)
     # An absent (all-zero) lead would otherwise be zoomed onto its reconstruction's numerical noise.
     finite = original[np.isfinite(original)]
     min_half_range = 0.05 * float(np.ptp(finite)) if finite.size else 0.0

@@ -6,7 +6,7 @@ only on its arguments.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -117,7 +117,7 @@ def _patient_strata(inverse: np.ndarray, n_patients: int, stratify: Optional[np.
 
 
 def patient_split(
-    patients: Sequence, fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0,
+    patients: Union[Sequence[Any], np.ndarray], fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0,
     stratify: Optional[np.ndarray] = None,
 ) -> Dict[str, np.ndarray]:
     """Seeded train/valid/test split of examples that keeps every patient in one split.
@@ -138,8 +138,8 @@ def patient_split(
     Returns:
         ``{"train", "valid", "test"}``: sorted example indices (disjoint patients).
     """
-    patients = np.asarray(patients)
-    uniq, inverse = np.unique(patients, return_inverse=True)
+    patient_ids = np.asarray(patients)
+    uniq, inverse = np.unique(patient_ids, return_inverse=True)
     inverse = inverse.reshape(-1)
     rng = np.random.default_rng(seed)
     strata = _patient_strata(inverse, len(uniq), stratify)

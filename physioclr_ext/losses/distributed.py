@@ -78,7 +78,7 @@ def _offset(sizes: list[int], group: Optional[Any]) -> int:
 
 class _GatherWithGrad(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: Tensor, group: Optional[Any]) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: Tensor, group: Optional[Any]) -> Tensor:
         sizes = _batch_sizes(x, group)
         ctx.group = group
         ctx.start = _offset(sizes, group)
@@ -86,7 +86,7 @@ class _GatherWithGrad(torch.autograd.Function):
         return _all_gather_padded(x, sizes, group)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tuple[Tensor, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> Tuple[Tensor, None]:
         grad = grad.contiguous().clone()
         # Every worker's loss may use every worker's rows: sum their gradients.
         dist.all_reduce(grad, op=dist.ReduceOp.SUM, group=ctx.group)
@@ -107,7 +107,8 @@ def gather_with_grad(x: Tensor, group: Optional[Any] = None) -> Tensor:
     """
     if not is_distributed(group):
         return x
-    return _GatherWithGrad.apply(x, group)
+    gathered: Tensor = _GatherWithGrad.apply(x, group)  # type: ignore[no-untyped-call]
+    return gathered
 
 
 def gather_no_grad(x: Tensor, group: Optional[Any] = None) -> Tensor:

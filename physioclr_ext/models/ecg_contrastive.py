@@ -57,6 +57,8 @@ class ECGContrastiveModel(BaseModel):
         """``views`` (V, B, C, T) -> ``z`` (V, B, P) and ``h`` (V, B, E); without views,
         ``source`` (B, C, T) -> ``h`` (B, E)."""
         if views is None:
+            if source is None:
+                raise ValueError("ecg_contrastive needs views (pretraining) or source (embedding)")
             return {"h": self.extract_embedding(source)}
         n_views, batch = views.shape[:2]
         h = self.encoder(views.flatten(0, 1))

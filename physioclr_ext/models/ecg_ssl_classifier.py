@@ -52,7 +52,8 @@ def _remember_pretrained_cfg(cfg: Any, pretrained: Dict[str, Any]) -> None:
 
 def _encoder_dim(encoder: nn.Module, encoder_cfg: Dict[str, Any]) -> int:
     if callable(getattr(encoder, "extract_embedding", None)):
-        return int(encoder.embed_dim)
+        dim: int = encoder.embed_dim  # type: ignore[assignment]
+        return int(dim)
     return int(encoder_cfg["encoder_embed_dim"])
 
 

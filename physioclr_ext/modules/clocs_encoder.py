@@ -73,4 +73,5 @@ class ClocsCNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-1] != self.input_length:
             raise ValueError(f"ClocsCNN was built for input_length={self.input_length}, got T={x.shape[-1]}")
-        return self.fc(self.features(x).flatten(1))
+        h: Tensor = self.fc(self.features(x).flatten(1))
+        return h

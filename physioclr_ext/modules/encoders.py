@@ -128,7 +128,8 @@ class CNNEncoder(nn.Module):
         self.fc = _embedding_layer(cfg.channels[-1] * cfg.pooled_length, cfg)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.pool(self.trunk(x)).flatten(1))
+        h: Tensor = self.fc(self.pool(self.trunk(x)).flatten(1))
+        return h
 
 
 class _BiLSTM(nn.Module):
@@ -147,7 +148,7 @@ class _BiLSTM(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        out, _ = self.lstm(self.trunk(x).transpose(1, 2))
+        out: Tensor = self.lstm(self.trunk(x).transpose(1, 2))[0]
         return out
 
 
@@ -168,7 +169,8 @@ class CNNLSTMEncoder(nn.Module):
         self.fc = _embedding_layer(2 * cfg.lstm_hidden, cfg)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.dropout(self.sequence(x)[:, -1]))
+        h: Tensor = self.fc(self.dropout(self.sequence(x)[:, -1]))
+        return h
 
 
 class AdditiveAttention(nn.Module):
@@ -209,7 +211,8 @@ class CNNAttentionLSTMEncoder(nn.Module):
         self.fc = _embedding_layer(2 * cfg.lstm_hidden, cfg)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.attention(self.sequence(x)))
+        h: Tensor = self.fc(self.attention(self.sequence(x)))
+        return h
 
 
 class CNNTransformerEncoder(nn.Module):
@@ -234,7 +237,8 @@ class CNNTransformerEncoder(nn.Module):
         self.transformer = nn.TransformerEncoder(layer, cfg.transformer_layers, enable_nested_tensor=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.transformer(self.project(self.trunk(x).transpose(1, 2))).mean(dim=1)
+        tokens: Tensor = self.transformer(self.project(self.trunk(x).transpose(1, 2)))
+        return tokens.mean(dim=1)
 
 
 ENCODERS: Dict[str, Tuple[Callable[..., nn.Module], Type[Any]]] = {

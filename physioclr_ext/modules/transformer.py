@@ -73,7 +73,8 @@ class MultiHeadSelfAttention(nn.Module):
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )
-        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, d)))
+        y: Tensor = self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, d)))
+        return y
 
 
 class TransformerBlock(nn.Module):
@@ -116,7 +117,8 @@ class TransformerBlock(nn.Module):
 
     def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None) -> Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x), attn_mask=attn_mask))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        y: Tensor = x + self.drop_path(self.mlp(self.norm2(x)))
+        return y
 
 
 class Transformer(nn.Module):
@@ -150,7 +152,8 @@ class Transformer(nn.Module):
     def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None) -> Tensor:
         for block in self.blocks:
             x = block(x, attn_mask=attn_mask)
-        return self.norm(x)
+        y: Tensor = self.norm(x)
+        return y
 
 
 def init_weights(module: nn.Module) -> None:

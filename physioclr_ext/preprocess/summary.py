@@ -23,9 +23,9 @@ def package_version() -> str:
     try:
         return metadata.version("physioclr-ext")
     except metadata.PackageNotFoundError:
-        import physioclr_ext
+        from physioclr_ext._version import __version__
 
-        return str(getattr(physioclr_ext, "__version__", "unknown"))
+        return __version__
 
 
 def split_counts(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int]]:

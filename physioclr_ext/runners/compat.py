@@ -205,7 +205,7 @@ def patch_clip_grad_norm() -> bool:
     if "torch.cuda.is_available:" not in source:
         return False  # upstream fixed it
     clip_grad_norm_._physioclr_patched = True  # type: ignore[attr-defined]
-    utils.clip_grad_norm_ = clip_grad_norm_
+    utils.clip_grad_norm_ = clip_grad_norm_  # type: ignore[attr-defined]
     return True
 
 

@@ -23,7 +23,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -109,11 +109,13 @@ def architecture_of(checkpoint: str, config_path: str) -> List[str]:
 
 
 def finetune(
-    spec: TrainSpec, data_dir: str, out_dir: str, checkpoint: str, seed: int, num_labels: int,
+    spec: TrainSpec, data_dir: str, out_dir: str, checkpoint: Optional[str], seed: int, num_labels: int,
     weights: Optional[List[float]] = None, scratch: bool = False,
 ) -> str:
     """Fine-tune (or, with ``scratch``, train the same architecture from random
     weights) on ``data_dir``; returns the path of ``checkpoint_best.pt``."""
+    if checkpoint is None:
+        raise ValueError("fine-tuning needs a pretrained checkpoint (give --checkpoint or --pretrain-config)")
     config_path = os.path.join(spec.config_dir, spec.config_name + ".yaml")
     ours = [f"task.data={data_dir}", f"model.model_path={checkpoint}", f"model.num_labels={num_labels}",
             f"checkpoint.save_dir={out_dir}", f"hydra.run.dir={out_dir}", f"common.seed={seed}"]
@@ -170,7 +172,11 @@ class Windows:
         roots = sorted({m.root for m in manifests.values()})
         if len(roots) != 1:
             raise ValueError(f"{data}: manifests must share one root, found {roots}")
-        paths, sizes, labels, patients, split = [], {}, [], [], []
+        paths: List[str] = []
+        sizes: Dict[str, int] = {}
+        labels: List[Any] = []
+        patients: List[Any] = []
+        split: List[str] = []
         for subset, manifest in manifests.items():
             lab, _, pat = load_window_metadata(manifest)
             paths += manifest.paths
