@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import List, Optional, Protocol, Sequence
 
 
 class ExtraCommands(Protocol):
     """Subcommands added by the entry point: their names, their parsers and how to run them."""
 
-    COMMANDS: Sequence[str]
+    @property
+    def COMMANDS(self) -> Sequence[str]: ...
 
     def add_parsers(self, sub: argparse._SubParsersAction) -> None: ...
 
@@ -34,6 +36,7 @@ Subcommands:
   linear-probe  logistic-regression probe on stored embeddings (n-shot, seeds, CIs)
   knn           cosine k-NN probe on stored embeddings (n-shot, seeds, CIs)
   cluster       k-means scores and a PCA plot of one subset's embeddings
+  loss-curve    redraw a training run's loss curves (PNG and JSON) from its log
 """
 
 TASKS = ["binary", "multiclass", "multilabel"]
@@ -103,9 +106,29 @@ def build_parser(extra: Optional[ExtraCommands] = None) -> argparse.ArgumentPars
     clu.add_argument("--out", required=True, help="directory for cluster_<subset>.json and projection_<subset>.png")
     clu.add_argument("--seed", type=int, default=0, help="k-means and PCA seed (default: 0)")
     clu.add_argument("--n-clusters", type=int, default=None, help="k (default: number of classes)")
+    curve = sub.add_parser("loss-curve", help="loss curves (PNG and JSON) of a training run from its log")
+    curve.add_argument("--log", required=True,
+                       help="fairseq-signals training log: SAVE_DIR/loss_curve.log, hydra_train.log, "
+                            "common.log_file or the console output (json, simple or tqdm format)")
+    curve.add_argument("--out", required=True, help="PNG to write")
+    curve.add_argument("--json", default=None, help="parsed series (default: --out with .json)")
+    curve.add_argument("--title", default="", help="figure title")
     if extra is not None:
         extra.add_parsers(sub)
     return parser
+
+
+def _loss_curve(args: argparse.Namespace) -> int:
+    from physioclr_ext.evaluation.loss_curves import LossLogError, write_loss_curve
+
+    try:
+        curves = write_loss_curve(args.log, args.out, args.json, title=args.title)
+    except (LossLogError, OSError) as exc:
+        print(f"loss-curve: {exc}", file=sys.stderr)
+        return 1
+    points = ", ".join(f"{tag} {len(s.updates)}" for tag, s in curves.series.items())
+    print(f"loss curve: {args.out} ({', '.join(curves.terms)}; points: {points})")
+    return 0
 
 
 def _protocol_kwargs(args: argparse.Namespace) -> dict:
@@ -119,6 +142,8 @@ def main(argv: Optional[List[str]] = None, extra: Optional[ExtraCommands] = None
     args = build_parser(extra).parse_args(argv)
     if extra is not None and args.command in extra.COMMANDS:
         return extra.run(args)
+    if args.command == "loss-curve":
+        return _loss_curve(args)
     if args.command == "predictions":
         from physioclr_ext.evaluation.predictions import write_predictions
 

@@ -10,6 +10,11 @@ configuration they
 4. import every ``common.user_dir=PATH`` / ``+common.user_dir=PATH`` the way
    fairseq-signals' ``import_user_module`` does.
 
+After a successful ``physioclr-hydra-train`` run, ``checkpoint.save_dir`` also holds
+``loss_curve.png`` and ``loss_curve.json`` drawn from the run's progress lines, which are
+recorded in ``loss_curve.log`` there (:func:`train_with_loss_curve`); a problem with them is one
+warning line, never a failed run.
+
 fairseq-signals' ``CommonConfig`` has no ``user_dir`` field, so Hydra rejects that
 override ("Could not override 'common.user_dir'"); where the field is missing the
 launcher removes the override after importing the directory. Where a build has the
@@ -24,14 +29,22 @@ Example::
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
-from types import SimpleNamespace
-from typing import Callable, List, Sequence, Tuple
+from types import ModuleType, SimpleNamespace
+from typing import Any, Callable, List, Optional, Sequence, Set, Tuple
 
 USER_DIR_KEYS = ("common.user_dir=", "+common.user_dir=", "++common.user_dir=")
 ENV_USER_DIRS = "PHYSIOCLR_USER_DIRS"
 """Environment variable that carries user dirs into spawned distributed workers."""
+
+PROGRESS_LOGGER = "fairseq_signals.logging.progress_bar"
+"""The logger of fairseq-signals' progress bars (renamed per line to train_inner/train/<subset>)."""
+PROGRESS_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+"""Hydra's file format, so the recorded log reads like ``hydra_train.log``."""
+LOSS_CURVE_FILES = ("loss_curve.log", "loss_curve.png", "loss_curve.json")
+"""Written into ``checkpoint.save_dir`` by ``physioclr-hydra-train``."""
 
 ENTRY_POINTS = {
     "train": "fairseq_cli.hydra_train",
@@ -78,7 +91,7 @@ def import_user_dir(path: str) -> str:
         raise FileNotFoundError(f"common.user_dir={path}: no such directory ({module_path})")
     module_name = os.path.basename(module_path.rstrip(os.sep))
     loaded = sys.modules.get(module_name)
-    memo = getattr(fs_utils.import_user_module, "memo", set())
+    memo: Set[str] = getattr(fs_utils.import_user_module, "memo", set())
     fs_utils.import_user_module.memo = memo
     if loaded is not None and _same_dir(getattr(loaded, "__path__", [None])[0], module_path):
         memo.add(module_path)  # already imported (this package, or imported twice)
@@ -125,9 +138,97 @@ def _run(kind: str) -> None:
     except (FileNotFoundError, ImportError) as exc:
         print(f"physioclr-hydra-{kind}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    entry: Callable[[], None] = importlib.import_module(ENTRY_POINTS[kind]).cli_main
+    module = importlib.import_module(ENTRY_POINTS[kind])
+    if kind == "train":
+        install_loss_curve_hook(module)
+    entry: Callable[[], None] = module.cli_main
     entry()
     exit_after_success()
+
+
+def install_loss_curve_hook(hydra_train: ModuleType) -> bool:
+    """Make ``fairseq_cli.hydra_train`` train through :func:`train_with_loss_curve`.
+
+    ``hydra_main`` passes its module-level ``pre_main`` (``fairseq_cli.train.main``) to
+    ``call_main``, which runs it here or pickles it by name into spawned workers, so replacing
+    that attribute is enough. Returns whether the hook is in place (a warning otherwise).
+    """
+    if not callable(getattr(hydra_train, "pre_main", None)):
+        _warn_loss_curve(f"{hydra_train.__name__} has no pre_main to wrap")
+        return False
+    hydra_train.pre_main = train_with_loss_curve  # type: ignore[attr-defined]
+    return True
+
+
+def train_with_loss_curve(cfg: Any, **kwargs: Any) -> None:
+    """``fairseq_cli.train.main``, then the run's loss curves next to its checkpoints.
+
+    On the master process, every progress line fairseq-signals logs (``train_inner``, ``train``,
+    the validation subsets, in the run's ``common.log_format``) is also appended to
+    ``<checkpoint.save_dir>/loss_curve.log``, whatever ``common.log_file``, ``hydra.run.dir`` and
+    ``common.reset_logging`` say; once training returns, that log is drawn to
+    ``loss_curve.png`` with the parsed series in ``loss_curve.json``
+    (:mod:`physioclr_ext.evaluation.loss_curves`). A resumed run appends to the same log, so
+    its curve covers the whole training. Nothing here can fail the training: any problem is one
+    warning line.
+    """
+    from fairseq_cli.train import main
+
+    handler = _attach_progress_log(cfg)
+    try:
+        main(cfg, **kwargs)
+    finally:
+        if handler is not None:
+            logging.getLogger(PROGRESS_LOGGER).removeHandler(handler)
+            handler.close()
+    if handler is not None:
+        write_run_loss_curve(os.path.dirname(handler.baseFilename), _run_title(cfg))
+
+
+def _attach_progress_log(cfg: Any) -> Optional[logging.FileHandler]:
+    try:
+        from fairseq_signals.distributed import utils as distributed_utils
+
+        if not distributed_utils.is_master(cfg.distributed_training):
+            return None
+        save_dir = cfg.checkpoint.save_dir
+        os.makedirs(save_dir, exist_ok=True)
+        handler = logging.FileHandler(os.path.join(save_dir, LOSS_CURVE_FILES[0]), mode="a", encoding="utf-8")
+        handler.setFormatter(logging.Formatter(PROGRESS_FORMAT))
+        handler.setLevel(logging.INFO)
+        logging.getLogger(PROGRESS_LOGGER).addHandler(handler)
+        return handler
+    except Exception as exc:  # the curve is optional; the training is not
+        _warn_loss_curve(f"cannot record the progress log ({type(exc).__name__}: {exc})")
+        return None
+
+
+def _run_title(cfg: Any) -> str:
+    try:
+        return f"{cfg.model._name} / {cfg.criterion._name}"
+    except Exception:
+        return ""
+
+
+def write_run_loss_curve(save_dir: str, title: str = "") -> Optional[str]:
+    """Draw ``save_dir/loss_curve.log`` to ``loss_curve.png`` and ``loss_curve.json``.
+
+    Returns the PNG path, or None after printing one warning line (never raises).
+    """
+    log, png, series = (os.path.join(save_dir, name) for name in LOSS_CURVE_FILES)
+    try:
+        from physioclr_ext.evaluation.loss_curves import write_loss_curve
+
+        write_loss_curve(log, png, series, title=title)
+    except Exception as exc:
+        _warn_loss_curve(f"{type(exc).__name__}: {exc}")
+        return None
+    print(f"loss curve: {png}", flush=True)
+    return png
+
+
+def _warn_loss_curve(reason: str) -> None:
+    print(f"physioclr-hydra-train: warning: no loss curve: {reason}", file=sys.stderr, flush=True)
 
 
 def exit_after_success() -> None:

@@ -47,3 +47,49 @@ def test_console_script_fails_early_with_one_message_where_unsupported():
     assert out.returncode == 2
     assert "fairseq-signals cannot run in this environment" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+RECORDED_LOG = (
+    "[2026-12-02 10:55:18,918][train_inner][INFO] - epoch 001:      5 / 24 loss=0.5665, loss_masked=0.5665, "
+    "loss_visible=0.5697, nsignals=14.4, ups=3.63, num_updates=5, lr=0.000933013, gnorm=0.779, train_wall=2, wall=8\n"
+    "[2026-12-02 10:55:25,771][valid][INFO] - epoch 001 | valid on 'valid' subset | loss 0.2793 | loss_masked 0.2793 "
+    "| loss_visible 0.5043 | nsignals 15.0417 | num_updates 20 | best_loss 0.2793\n"
+)
+
+
+def test_write_run_loss_curve_draws_the_recorded_log(tmp_path, capsys):
+    (tmp_path / "loss_curve.log").write_text(RECORDED_LOG)
+    png = launcher.write_run_loss_curve(str(tmp_path), title="ecg_mae")
+    assert png == str(tmp_path / "loss_curve.png")
+    assert (tmp_path / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "loss_curve.json").exists()
+    assert png in capsys.readouterr().out
+
+
+def test_loss_curve_problems_are_one_warning_never_an_error(tmp_path, capsys):
+    assert launcher.write_run_loss_curve(str(tmp_path)) is None  # no log at all
+    (tmp_path / "loss_curve.log").write_text("not a progress line\n")
+    assert launcher.write_run_loss_curve(str(tmp_path)) is None
+    (tmp_path / "loss_curve.log").write_text(RECORDED_LOG)
+    (tmp_path / "loss_curve.png").mkdir()  # cannot be written
+    assert launcher.write_run_loss_curve(str(tmp_path)) is None
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("physioclr-hydra-train: warning: no loss curve:") for line in err)
+    assert "no training log at" in err[0] and "no training progress line" in err[1]
+
+
+def test_progress_log_cannot_fail_the_run(capsys):
+    """Whatever the config (here one without the fields, or no fairseq-signals), no exception."""
+    assert launcher._attach_progress_log(object()) is None
+    assert "warning: no loss curve: cannot record the progress log" in capsys.readouterr().err
+
+
+def test_loss_curve_hook_replaces_pre_main_only():
+    import types
+
+    module = types.ModuleType("fake_hydra_train")
+    module.pre_main = lambda cfg: None
+    module.cli_main = lambda: None
+    assert launcher.install_loss_curve_hook(module) is True
+    assert module.pre_main is launcher.train_with_loss_curve
+    assert launcher.install_loss_curve_hook(types.ModuleType("no_pre_main")) is False
