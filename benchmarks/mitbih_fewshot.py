@@ -76,12 +76,13 @@ def parse_args() -> argparse.Namespace:
 
 
 def preprocess(data_root: str, out: str, workers: int, features: bool) -> str:
-    from physioclr_ext.preprocess import PreprocessConfig, run
+    from physioclr_ext.features.pipeline import preprocess_and_extract
+    from physioclr_ext.preprocess import PreprocessConfig
 
     data = os.path.join(out, "data")
     extra = {"features": True, "features_pca": 50} if features else {}
-    run(PreprocessConfig.from_preset("mitbih_fewshot", input=os.path.join(data_root, "mitdb"), output=data,
-                                     workers=workers, progress=True, **extra))
+    preprocess_and_extract(PreprocessConfig.from_preset("mitbih_fewshot", input=os.path.join(data_root, "mitdb"), output=data,
+                                                        workers=workers, progress=True, **extra))
     return data
 
 

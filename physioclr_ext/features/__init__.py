@@ -7,11 +7,11 @@ on-disk contract in :mod:`physioclr_ext.features.store`.
 from .extract import REASONS, FeatureResult, extract_features
 from .names import BEAT_CAP, BEAT_FEATURES, FEATURE_DIM, FEATURE_NAMES
 from .pipeline import FeatureOptions, extract_directory
-from .store import FeatureSplit, load_split, save_split
+from .store import FeatureSplit, load_split, save_split, stored_feature_dim
 from .transform import FeatureTransform, fit_transform
 
 __all__ = [
     "BEAT_CAP", "BEAT_FEATURES", "FEATURE_DIM", "FEATURE_NAMES", "REASONS", "FeatureOptions", "FeatureResult",
     "FeatureSplit", "FeatureTransform", "extract_directory", "extract_features", "fit_transform", "load_split",
-    "save_split",
+    "save_split", "stored_feature_dim",
 ]

@@ -1,10 +1,11 @@
-"""``python -m physioclr_ext.features DATA_DIR [--pca 50] [--lead mean|II|index] [--workers N] [--delineation dwt]``."""
+"""``python -m physioclr_ext.features DATA_DIR [--pca 50|auto] [--lead mean|II|index] [--workers N] [--delineation dwt]``."""
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
 
+from ..preprocess.cli import pca_option
 from .extract import DELINEATIONS
 from .pipeline import FeatureOptions, extract_directory
 
@@ -15,8 +16,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Extract neurokit2 physiological features of every window of a preprocessed directory "
         "into DATA_DIR/features/ (<split>.npz, names.json, transform.npz, summary.json).")
     parser.add_argument("data", metavar="DATA_DIR", help="output folder of python -m physioclr_ext.preprocess")
-    parser.add_argument("--pca", type=int, default=None, metavar="K",
-                        help="PCA to K dimensions fitted on the training split (PhysioCLR: 50; default: none)")
+    parser.add_argument("--pca", type=pca_option, default=None, metavar="K|auto|none",
+                        help="PCA to K dimensions fitted on the training split; auto: 50 (PhysioCLR's) where the "
+                        "training split has at least 500 windows, else none (default: none)")
     parser.add_argument("--lead", default="mean", help="'mean' of the present leads (default), a lead name or index")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="parallel processes (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="PCA random_state (default: 0)")

@@ -1,8 +1,8 @@
 """Feature extraction for a preprocessed output directory.
 
 The ``mat/*.mat`` windows are z-scored, but amplitudes must be in mV. So each record is re-read with
-the preprocessing's own reader and DSP (``preprocess.worker``: lead selection, NaN filling, band-pass,
-resampling, all with the options saved in ``preprocess.json``) and cut at the ``start`` of each window
+the preprocessing's own reader and DSP (``preprocess.worker.load_and_prepare``: lead selection, NaN filling,
+band-pass, resampling, all with the options saved in ``preprocess.json``) and cut at the ``start`` of each window
 in ``windows.csv``: the features see exactly the saved window before normalisation, and the R-peaks
 index its samples at the window's sample rate.
 
@@ -29,10 +29,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from .extract import DELINEATIONS, extract_features
+from ..preprocess.config import PreprocessConfig
+from ..preprocess.pipeline import run, write_summary
+from ..preprocess.readers import RecordRef, discover
+from ..preprocess.worker import load_and_prepare
+from .extract import DELINEATIONS, extract_features, resolve_lead
 from .names import FEATURE_DIM, FEATURE_NAMES
-from .store import FEATURES_DIR, save_split, split_path
-from .transform import fit_transform
+from .store import FEATURES_DIR, save_split, split_path, transform_path
+from .transform import fit_transform, resolve_pca
 
 # Bump when the features of an unchanged window would change (invalidates every cache entry).
 EXTRACTOR_VERSION = 1
@@ -45,7 +49,8 @@ class FeatureOptions:
 
     Attributes:
         lead: ``"mean"`` (mean of the present leads), a lead name of the output layout (``"II"``) or a row index.
-        pca: number of PCA components of the transformed vectors (``None``: z-score only).
+        pca: number of PCA components of the transformed vectors (``None``: z-score only), or ``"auto"``:
+            50 where the training split has at least 500 windows, else none (``transform.resolve_pca``).
         workers: parallel processes over records.
         seed: ``random_state`` of the PCA.
         progress: show a progress bar.
@@ -54,7 +59,7 @@ class FeatureOptions:
     """
 
     lead: str = "mean"
-    pca: int | None = None
+    pca: int | str | None = None
     workers: int = 1
     seed: int = 0
     progress: bool = True
@@ -69,7 +74,7 @@ class RecordJob:
     key: str
     config: dict[str, Any]
     fmt: str
-    ref: Any
+    ref: RecordRef
     windows: tuple[tuple[str, int], ...]   # (path, start)
     length: int
     lead: str
@@ -82,21 +87,24 @@ def extract_directory(data_dir: str | Path, options: FeatureOptions | None = Non
 
     Returns:
         The ``summary.json`` content: per split the window count, valid count and reason counts, plus
-        the records computed and taken from the cache, and the vector widths.
+        the records computed and taken from the cache, the PCA components used (``pca_components``,
+        ``"auto"`` resolved) and the vector widths.
     """
     options = options or FeatureOptions()
     data = Path(data_dir).resolve()
+    pca = resolve_pca(options.pca, len(manifest_paths(data, "train") or []))
     jobs, rows_by_path = plan_jobs(data, options)
     results, computed = run_jobs(jobs, options)
     tables = _split_tables(data, rows_by_path, results)
     train = tables.get("train")
-    transform = fit_transform(train["raw"], train["valid"], options.pca, options.seed) if train else \
-        fit_transform(np.zeros((0, FEATURE_DIM)), np.zeros(0, bool), options.pca, options.seed)
+    transform = fit_transform(train["raw"], train["valid"], pca, options.seed) if train else \
+        fit_transform(np.zeros((0, FEATURE_DIM)), np.zeros(0, bool), pca, options.seed)
     out = data / FEATURES_DIR
-    transform.save(str(out / "transform.npz"))
+    transform.save(transform_path(str(data)))
     _write_json(out / "names.json", list(FEATURE_NAMES))
-    summary: dict[str, Any] = {"options": asdict(options), "extractor_version": EXTRACTOR_VERSION,
-                               "raw_dim": FEATURE_DIM, "vector_dim": transform.out_dim,
+    summary: dict[str, Any] = {"options": asdict(options), "pca_components": pca,
+                               "extractor_version": EXTRACTOR_VERSION, "raw_dim": FEATURE_DIM,
+                               "vector_dim": transform.out_dim,
                                "records": {"total": len(jobs), "computed": computed,
                                            "cached": len(jobs) - computed}, "splits": {}}
     for split, table in tables.items():
@@ -120,8 +128,6 @@ def plan_jobs(data: Path, options: FeatureOptions) -> tuple[list[RecordJob], dic
     if options.delineation not in DELINEATIONS:
         raise ValueError(f"delineation {options.delineation!r} is not one of {DELINEATIONS}")
     if options.lead != "mean":
-        from .extract import resolve_lead
-
         resolve_lead(options.lead, leads, len(leads))
     refs = _record_refs(meta)
     length = int(meta["window"]["length_samples"])
@@ -139,9 +145,7 @@ def plan_jobs(data: Path, options: FeatureOptions) -> tuple[list[RecordJob], dic
     return jobs, rows
 
 
-def _record_refs(meta: dict[str, Any]) -> dict[str, Any]:
-    from ..preprocess.readers import discover
-
+def _record_refs(meta: dict[str, Any]) -> dict[str, RecordRef]:
     opts = meta["options"]
     refs = discover(Path(meta["input"]), meta["format"], opts.get("ludb_csv"), opts.get("merge_same_subject", True))
     return {r.record_id: r for r in refs}
@@ -186,14 +190,8 @@ def record_signal(job: RecordJob) -> tuple[np.ndarray, list[str], int]:
     Returns:
         ``(signal (L, T) float64, lead names of the rows, sample rate)``.
     """
-    from ..preprocess.config import PreprocessConfig
-    from ..preprocess.labels import LabelSpace
-    from ..preprocess.worker import Job, load_record, prepare_signal
-
-    config = PreprocessConfig(**job.config)
-    pjob = Job(job.ref, 0, 0, "", (), LabelSpace("none", ()), config, "")
-    _, signal, _, _ = prepare_signal(pjob, load_record(pjob))
-    return signal, list(config.leads), int(config.sample_rate)
+    prepared = load_and_prepare(job.ref, PreprocessConfig(**job.config))
+    return prepared.signal, list(prepared.leads), prepared.sample_rate
 
 
 def extract_record(job: RecordJob) -> dict[str, Any]:
@@ -283,3 +281,28 @@ def _write_json(path: Path, payload: Any) -> None:
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
     os.replace(tmp, path)
+
+
+def feature_options(config: PreprocessConfig) -> FeatureOptions:
+    """The feature stage's options from the ``features_*`` fields of a preprocessing config."""
+    return FeatureOptions(lead=config.features_lead, pca=config.features_pca, workers=config.workers,
+                          seed=config.seed, progress=config.progress, delineation=config.features_delineation)
+
+
+def preprocess_and_extract(config: PreprocessConfig) -> dict[str, Any]:
+    """Preprocess, then extract the features when ``config.features``.
+
+    Returns:
+        The ``preprocess.json`` summary, with the feature stage's summary under ``"features"`` when
+        it ran (also written to ``preprocess.json``).
+
+    Example:
+        >>> from physioclr_ext.preprocess import PreprocessConfig
+        >>> config = PreprocessConfig(input="data/sample/ludb", output="out", features=True, features_pca="auto")
+        >>> preprocess_and_extract(config)["features"]["pca_components"]  # 16 training windows < 500
+    """
+    summary = run(config)
+    if config.features:
+        summary["features"] = extract_directory(config.output, feature_options(config))
+        write_summary(config.output, summary)
+    return summary

@@ -24,6 +24,8 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
+from .transform import FeatureTransform
+
 FEATURES_DIR = "features"
 
 
@@ -75,6 +77,38 @@ def save_split(path: str, fnames: Sequence[str], raw: np.ndarray, vectors: np.nd
              vectors=np.asarray(vectors, dtype=np.float32), valid=np.asarray(valid, dtype=bool),
              reason=np.asarray(reason, dtype=str), r_peaks=peaks.astype(np.int64), r_offsets=offsets)
     os.replace(tmp, path)
+
+
+def transform_path(data_dir: str) -> str:
+    """``<data_dir>/features/transform.npz``."""
+    return os.path.join(data_dir, FEATURES_DIR, "transform.npz")
+
+
+def stored_feature_dim(data_dir: str, feature_set: str = "vectors") -> tuple[int, str]:
+    """Width of a directory's feature vectors, read from its saved transform.
+
+    Args:
+        feature_set: ``"vectors"`` (after z-score and PCA: K components, or D_raw without PCA) or
+            ``"raw"`` (D_raw).
+
+    Returns:
+        ``(width, path of transform.npz)``.
+
+    Raises:
+        FileNotFoundError: the features of ``data_dir`` were not extracted.
+
+    Example:
+        >>> stored_feature_dim("runs/demo/data/mitdb")   # extracted with PCA to 50
+        (50, 'runs/demo/data/mitdb/features/transform.npz')
+    """
+    if feature_set not in ("vectors", "raw"):
+        raise ValueError(f"feature_set must be vectors or raw, not {feature_set!r}")
+    path = transform_path(data_dir)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} not found: extract features first (python -m physioclr_ext.preprocess "
+                                f"... --features, or preprocess_ecg.sh)")
+    transform = FeatureTransform.load(path)
+    return transform.out_dim if feature_set == "vectors" else int(transform.mean.shape[0]), path
 
 
 def load_split(data_dir: str, split: str) -> FeatureSplit:

@@ -11,6 +11,32 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_STD = 1e-8  # a constant feature (e.g. the lead count) is centred, not scaled
+PCA_AUTO = "auto"
+PCA_AUTO_COMPONENTS = 50     # the paper's feature PCA
+PCA_AUTO_MIN_WINDOWS = 500   # 10 training windows per component: fewer would make the axes noise
+
+
+def resolve_pca(pca: int | str | None, n_train: int) -> int | None:
+    """Number of PCA components for a training split of ``n_train`` windows.
+
+    Args:
+        pca: ``"auto"``, a component count K >= 1, or ``None`` / 0 (no PCA).
+        n_train: windows of the training split (rows of ``train.tsv``).
+
+    Returns:
+        K, or for ``"auto"`` 50 (PhysioCLR's) where ``n_train >= 500`` and ``None`` otherwise.
+
+    Example:
+        >>> resolve_pca("auto", 500), resolve_pca("auto", 499), resolve_pca(8, 10)
+        (50, None, 8)
+    """
+    if pca == PCA_AUTO:
+        return PCA_AUTO_COMPONENTS if n_train >= PCA_AUTO_MIN_WINDOWS else None
+    if pca is None or pca == 0:
+        return None
+    if isinstance(pca, bool) or not isinstance(pca, int) or pca < 0:
+        raise ValueError(f"feature PCA must be {PCA_AUTO!r}, None or a component count >= 1, not {pca!r}")
+    return pca
 
 
 @dataclass

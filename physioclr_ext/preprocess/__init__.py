@@ -18,7 +18,9 @@ Python API::
     from physioclr_ext.preprocess import PreprocessConfig, run
     summary = run(PreprocessConfig.from_preset("fairseq_signals", input="in", output="out"))
 
-CLI: ``python -m physioclr_ext.preprocess --input DIR --output DIR [options]``.
+CLI: ``python -m physioclr_ext.preprocess --input DIR --output DIR [options]``; with ``--features``
+its entry point then runs :mod:`physioclr_ext.features` (``features.pipeline.preprocess_and_extract``),
+which this package never imports (``run`` only records the ``features_*`` options).
 """
 from .config import PRESETS, PreprocessConfig
 from .pipeline import PreprocessError, run

@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from .config import FORMATS, PRESET_HELP, PRESETS, SPLITS, PreprocessConfig
+from .config import FORMATS, PRESET_HELP, PRESETS, SPLITS, PreprocessConfig, parse_pca
 from .dsp import NORMALIZE_CHOICES
 from .labels import LABEL_SCHEMES
-from .pipeline import PreprocessError, run
+from .pipeline import PreprocessError
 from .splits import SplitError
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(PreprocessConfig)}
@@ -134,13 +134,22 @@ def _run_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     group.add_argument("--features", action="store_true",
                        help="also extract neurokit2 physiological features into OUTPUT/features/ (PhysioCLR)")
-    group.add_argument("--features-pca", type=int, metavar="K",
-                       help="PCA of the features to K dims fitted on train (PhysioCLR: 50; default: none)")
+    group.add_argument("--features-pca", type=pca_option, metavar="K|auto|none",
+                       help="PCA of the features to K dims fitted on train; auto: 50 (PhysioCLR's) where the "
+                       "training split has at least 500 windows, else none (default: none)")
     group.add_argument("--features-lead", metavar="LEAD",
                        help="features from 'mean' of the present leads (default), a lead name or index")
     group.add_argument("--features-delineation", choices=["dwt", "prominence", "cwt"],
                        help="neurokit2 wave delineation: dwt (default, PhysioCLR's) or prominence (closer to "
                             "LUDB's manual P/QRS/T boundaries, see benchmarks/features.py)")
+
+
+def pca_option(text: str) -> int | str | None:
+    """argparse ``type`` of a PCA option: :func:`~.config.parse_pca`, its error as a usage error."""
+    try:
+        return parse_pca(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def config_from_args(argv: Sequence[str] | None = None) -> PreprocessConfig:
@@ -150,19 +159,26 @@ def config_from_args(argv: Sequence[str] | None = None) -> PreprocessConfig:
     return PreprocessConfig.from_preset(preset, **options)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point; returns the process exit code."""
+def main(argv: Sequence[str] | None, run_stages: Callable[[PreprocessConfig], dict[str, Any]]) -> int:
+    """Parse, run, print the summary; returns the process exit code.
+
+    Args:
+        run_stages: what to run on the parsed config, returning the ``preprocess.json`` summary; the
+            entry point (``python -m physioclr_ext.preprocess``) passes preprocessing chained with the
+            feature stage, which this package must not import.
+    """
     try:
         config = config_from_args(argv)
-        summary = run(config)
+        summary = run_stages(config)
     except (PreprocessError, SplitError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _report(summary)
+    report(summary)
     return 0
 
 
-def _report(summary: dict[str, Any]) -> None:
+def report(summary: dict[str, Any]) -> None:
+    """Print the summary of a run (with its ``features`` entry when the feature stage ran)."""
     records = summary["records"]
     print(f"{summary['format']}: {records['succeeded']}/{records['planned']} records "
           f"({records['skipped_existing']} already done), written to {summary['output']}")

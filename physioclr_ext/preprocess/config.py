@@ -15,6 +15,8 @@ from .leads import CANONICAL_LEADS, parse_lead_list
 FORMATS = ("auto", "mitdb", "ludb", "physionet2021", "wfdb", "npy_samples", "npy_classes")
 SPLITS = ("random", "file", "mitbih_ds1ds2")
 SPLIT_NAMES = ("train", "valid", "test")
+# ``features_pca`` value resolved by the feature stage from the training split's size.
+PCA_AUTO = "auto"
 
 PRESETS: dict[str, dict[str, Any]] = {
     # fairseq-signals / ECG-FM convention.
@@ -88,8 +90,10 @@ class PreprocessConfig:
     compress: bool = False
     force: bool = False
     progress: bool = True
+    # Feature-stage options: plain data, carried out by the entry point
+    # (``python -m physioclr_ext.preprocess``), since preprocessing never imports the features.
     features: bool = False
-    features_pca: int | None = None
+    features_pca: int | str | None = None
     features_lead: str = "mean"
     features_delineation: str = "dwt"
 
@@ -140,8 +144,7 @@ class PreprocessConfig:
             raise ValueError("split 'file' needs split_file")
         if self.workers < 1:
             raise ValueError("workers must be >= 1")
-        if self.features_pca is not None and self.features_pca < 1:
-            raise ValueError("features_pca must be >= 1")
+        _check_pca(self.features_pca)
         if self.features_delineation not in ("dwt", "prominence", "cwt"):
             raise ValueError(f"features_delineation must be dwt, prominence or cwt, not {self.features_delineation!r}")
 
@@ -154,6 +157,33 @@ class PreprocessConfig:
         options = self.to_dict()
         subset = {key: options[key] for key in _RECORD_OPTIONS}
         return hashlib.sha256(json.dumps(subset, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def parse_pca(text: str) -> int | str | None:
+    """``--features-pca`` value: ``"auto"``, ``"none"``/``"0"`` (``None``) or a component count K >= 1.
+
+    Example:
+        >>> parse_pca("auto"), parse_pca("0"), parse_pca("50")
+        ('auto', None, 50)
+    """
+    value = text.strip().lower()
+    if value == PCA_AUTO:
+        return PCA_AUTO
+    if value in ("none", "0"):
+        return None
+    try:
+        pca = int(value)
+    except ValueError:
+        raise ValueError(f"features_pca must be auto, none or a positive integer, not {text!r}") from None
+    _check_pca(pca)
+    return pca
+
+
+def _check_pca(pca: object) -> None:
+    if pca is None or pca == PCA_AUTO:
+        return
+    if isinstance(pca, bool) or not isinstance(pca, int) or pca < 1:
+        raise ValueError(f"features_pca must be None, {PCA_AUTO!r} or an integer >= 1, not {pca!r}")
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -6,7 +6,6 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from . import outputs
 from .config import PreprocessConfig
 from .labels import AAMI_CLASSES, LUDB_RHYTHMS, SNOMED_NAMES, LabelSpace, order_label_names
 from .readers import RecordRef, detect_format, discover, natural_key
-from .splits import mitbih_ds1ds2_split, random_patient_split, read_split_file, verify_disjoint
+from .splits import Plan, mitbih_ds1ds2_split, random_patient_split, read_split_file, verify_disjoint
 from .summary import build_summary
 from .worker import Job, load_marker, process_record
 
@@ -25,25 +24,11 @@ class PreprocessError(RuntimeError):
     """The run as a whole cannot succeed (no input records, no record processed)."""
 
 
-@dataclass
-class Plan:
-    """Records to process and their split.
-
-    Attributes:
-        refs: planned records in ``idx`` order.
-        assignment: record id -> train/valid/test.
-        excluded: record id -> reason for records found but not planned.
-    """
-
-    refs: list[RecordRef]
-    assignment: dict[str, str]
-    excluded: dict[str, str] = field(default_factory=dict)
-    dropped_for_patient_overlap: list[str] = field(default_factory=list)
-    unmatched_split_ids: list[str] = field(default_factory=list)
-
-
 def run(config: PreprocessConfig) -> dict[str, Any]:
     """Preprocess ``config.input`` into ``config.output``; returns the ``preprocess.json`` summary.
+
+    The ``features*`` options are recorded, not acted on: the entry point
+    (``python -m physioclr_ext.preprocess``) runs the feature stage after this.
 
     Raises:
         PreprocessError: no records found, or none could be processed.
@@ -80,20 +65,13 @@ def run(config: PreprocessConfig) -> dict[str, Any]:
         rows=rows, failures=failures, skipped=skipped, n_found=len(refs),
         extra={"cmsc_pairs": cmsc_counts, "label_counts": counts},
     )
-    (out / "preprocess.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if config.features:
-        summary["features"] = _features(config, out)
-        (out / "preprocess.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_summary(out, summary)
     return summary
 
 
-def _features(config: PreprocessConfig, out: Path) -> dict[str, Any]:
-    """The feature stage (``physioclr_ext.features``) on the written output; its summary."""
-    from ..features.pipeline import FeatureOptions, extract_directory
-
-    options = FeatureOptions(lead=config.features_lead, pca=config.features_pca, workers=config.workers,
-                             seed=config.seed, progress=config.progress, delineation=config.features_delineation)
-    return extract_directory(out, options)
+def write_summary(output: str | Path, summary: dict[str, Any]) -> None:
+    """(Re)write ``OUTPUT/preprocess.json``, e.g. after a later stage added its entry to ``summary``."""
+    (Path(output) / "preprocess.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def make_plan(refs: Sequence[RecordRef], config: PreprocessConfig) -> Plan:

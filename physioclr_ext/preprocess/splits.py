@@ -6,12 +6,13 @@ splits; ``verify_disjoint`` re-checks that before anything is written.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .config import SPLIT_NAMES
-from .readers import natural_key
+from .readers import RecordRef, natural_key
 
 # de Chazal, O'Dwyer & Reilly 2004, inter-patient protocol.
 MITBIH_DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122",
@@ -108,3 +109,20 @@ def verify_disjoint(assignment: Mapping[str, str], record_patient: Mapping[str, 
     if clashes:
         shown = ", ".join(f"{p} in {'+'.join(s)}" for p, s in sorted(clashes.items())[:10])
         raise SplitError(f"patients in more than one split ({len(clashes)}): {shown}")
+
+
+@dataclass
+class Plan:
+    """Records to process and their split.
+
+    Attributes:
+        refs: planned records in ``idx`` order.
+        assignment: record id -> train/valid/test.
+        excluded: record id -> reason for records found but not planned.
+    """
+
+    refs: list[RecordRef]
+    assignment: dict[str, str]
+    excluded: dict[str, str] = field(default_factory=dict)
+    dropped_for_patient_overlap: list[str] = field(default_factory=list)
+    unmatched_split_ids: list[str] = field(default_factory=list)

@@ -10,7 +10,7 @@ from .config import SPLIT_NAMES, PreprocessConfig
 from .labels import LabelSpace
 
 if TYPE_CHECKING:
-    from .pipeline import Plan
+    from .splits import Plan
 
 # Bump when the layout of the written files changes.
 OUTPUT_FORMAT_VERSION = 1

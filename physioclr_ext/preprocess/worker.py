@@ -87,24 +87,65 @@ def _remove_previous_outputs(job: Job) -> None:
             (Path(job.output) / window["path"]).unlink(missing_ok=True)
 
 
-def load_record(job: Job) -> Record:
-    """Read the record of ``job`` at its native rate; a read failure becomes :class:`BadRecord`."""
-    cfg = job.config
+@dataclass(frozen=True)
+class PreparedRecord:
+    """One record as preprocessing sees it before cutting windows.
+
+    Attributes:
+        record: the record as read, at its native rate ``record.fs`` (with its beat annotations).
+        raw: ``(L, T_in)`` lead-selected signal at the native rate (NaN kept, missing leads zero).
+        signal: ``(L, T_out)`` float64 at ``sample_rate``: NaN filled, band-passed, resampled, not
+            normalised (in the input's units, mV for PhysioNet data).
+        present: ``(L,)`` bool, the leads the record has.
+        missing: names of the output leads the record lacks (zero rows).
+        leads: names of the ``L`` rows (``config.leads``).
+        sample_rate: rate of ``signal`` in Hz.
+    """
+
+    record: Record
+    raw: np.ndarray
+    signal: np.ndarray
+    present: np.ndarray
+    missing: list[str]
+    leads: tuple[str, ...]
+    sample_rate: int
+
+
+def load_and_prepare(ref: RecordRef, config: PreprocessConfig, beats: bool = False) -> PreparedRecord:
+    """Read one record and prepare it with ``config``'s leads, filter and rate (the preprocessing
+    worker and the feature stage share this, so features see exactly the saved windows' signal).
+
+    Args:
+        beats: also read the beat annotations (MIT-BIH ``.atr``).
+
+    Raises:
+        BadRecord: the record is unreadable, has the wrong shape, or none of the selected leads.
+
+    Example:
+        >>> prepared = load_and_prepare(ref, PreprocessConfig(input="in", output="out"))  # a 30-s record
+        >>> prepared.signal.shape, prepared.leads[:2], prepared.sample_rate
+        ((12, 15000), ('I', 'II'), 500)
+    """
+    record = _read(ref, config, beats)
+    raw, signal, present, missing = _prepare(record, config)
+    return PreparedRecord(record, raw, signal, present, missing, tuple(config.leads), int(config.sample_rate))
+
+
+def _read(ref: RecordRef, config: PreprocessConfig, beats: bool) -> Record:
+    """The record at its native rate; a read failure becomes :class:`BadRecord`."""
     try:
-        return read_record(job.ref, job.labels.uses_beats,
-                           cfg.input_sample_rate or cfg.sample_rate, cfg.lead_names)
+        return read_record(ref, beats, config.input_sample_rate or config.sample_rate, config.lead_names)
     except Exception as exc:
         raise BadRecord(f"unreadable: {type(exc).__name__}: {exc}") from exc
 
 
-def prepare_signal(job: Job, record: Record) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def _prepare(record: Record, cfg: PreprocessConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Lead-select, fill NaN, filter and resample.
 
     Returns:
         raw ``(L, T_in)`` lead-selected signal, processed ``(L, T_out)`` signal,
         ``(L,)`` present-lead mask, missing lead names.
     """
-    cfg = job.config
     if record.signal.ndim != 2 or record.signal.shape[1] == 0 or record.fs <= 0:
         raise BadRecord(f"wrong shape {record.signal.shape} or sampling rate {record.fs}")
     raw, present, missing = select_leads(record.signal, record.lead_names, cfg.leads)
@@ -128,8 +169,8 @@ def prepare_signal(job: Job, record: Record) -> tuple[np.ndarray, np.ndarray, np
 
 def _process(job: Job) -> dict[str, Any]:
     cfg = job.config
-    record = load_record(job)
-    raw, signal, present, missing = prepare_signal(job, record)
+    prepared = load_and_prepare(job.ref, cfg, job.labels.uses_beats)
+    record, raw, signal, present = prepared.record, prepared.raw, prepared.signal, prepared.present
     length, hop = window_geometry(cfg.sample_rate, cfg.window_seconds, cfg.overlap_seconds)
     starts = window_starts(signal.shape[1], length, hop)
     if starts.size == 0:
@@ -147,7 +188,7 @@ def _process(job: Job) -> dict[str, Any]:
     return {
         "record": job.ref.record_id, "key": job.key, "idx": job.idx, "patient": job.ref.patient,
         "patient_id": job.patient_index, "fs_in": record.fs, "n_samples_in": int(raw.shape[1]),
-        "lead_names_in": record.lead_names, "missing_leads": missing, "window_length": length,
+        "lead_names_in": record.lead_names, "missing_leads": prepared.missing, "window_length": length,
         "hop": hop, "windows": windows,
     }
 

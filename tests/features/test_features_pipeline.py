@@ -11,9 +11,12 @@ import pytest
 import scipy.io
 
 from physioclr_ext.features import FEATURE_DIM, FEATURE_NAMES, FeatureOptions, extract_directory, load_split
-from physioclr_ext.features.pipeline import plan_jobs, record_signal
-from physioclr_ext.features.transform import FeatureTransform, fit_transform
-from physioclr_ext.preprocess import PreprocessConfig, run
+from physioclr_ext.features import transform as transform_module
+from physioclr_ext.features.pipeline import plan_jobs, preprocess_and_extract, record_signal
+from physioclr_ext.features.store import stored_feature_dim
+from physioclr_ext.features.transform import FeatureTransform, fit_transform, resolve_pca
+from physioclr_ext.preprocess import PreprocessConfig
+from physioclr_ext.preprocess.__main__ import main as preprocess_main
 from physioclr_ext.preprocess.dsp import normalize
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
@@ -50,7 +53,7 @@ def ludb_features(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]
     out = tmp_path_factory.mktemp("ludb_out")
     config = PreprocessConfig.from_preset("fairseq_signals", input=str(src), output=str(out), workers=2,
                                           progress=False, features=True, features_pca=5)
-    return out, run(config)
+    return out, preprocess_and_extract(config)
 
 
 def test_preprocess_features_end_to_end(ludb_features: tuple[Path, dict]) -> None:
@@ -131,7 +134,75 @@ def test_cli_flags_reach_the_config() -> None:
     cfg = config_from_args(["--input", "a", "--output", "b", "--features", "--features-pca", "50",
                             "--features-lead", "II"])
     assert (cfg.features, cfg.features_pca, cfg.features_lead) == (True, 50, "II")
+    for text, value in (("auto", "auto"), ("none", None), ("0", None)):
+        assert config_from_args(["--input", "a", "--output", "b", "--features-pca", text]).features_pca == value
     assert config_from_args(["--input", "a", "--output", "b"]).features is False
     assert cfg.features_delineation == "dwt"
     cfg = config_from_args(["--input", "a", "--output", "b", "--features", "--features-delineation", "prominence"])
     assert cfg.features_delineation == "prominence"
+
+
+@pytest.mark.parametrize(("pca", "n_train", "expected"), [
+    ("auto", 500, 50), ("auto", 5000, 50), ("auto", 499, None), ("auto", 0, None),
+    (8, 3, 8), (None, 10_000, None), (0, 10_000, None)])
+def test_auto_pca_is_50_from_500_training_windows(pca: int | str | None, n_train: int, expected: int | None) -> None:
+    assert resolve_pca(pca, n_train) == expected
+
+
+def test_resolve_pca_rejects_other_values() -> None:
+    for bad in ("all", -1, 2.5, True):
+        with pytest.raises(ValueError, match="PCA"):
+            resolve_pca(bad, 1000)
+
+
+def test_auto_pca_counts_the_training_manifest(ludb_features: tuple[Path, dict], tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both sides of the threshold through the pipeline (threshold lowered to the sample's size)."""
+    src, summary = ludb_features
+    data = tmp_path / "data"
+    shutil.copytree(src, data)
+    n_train = summary["splits"]["train"]["windows"]
+    monkeypatch.setattr(transform_module, "PCA_AUTO_MIN_WINDOWS", n_train + 1)
+    below = extract_directory(data, FeatureOptions(pca="auto", progress=False))
+    assert below["pca_components"] is None and below["vector_dim"] == FEATURE_DIM
+    assert load_split(str(data), "train").vectors.shape[1] == FEATURE_DIM
+    assert stored_feature_dim(str(data)) == (FEATURE_DIM, str(data / "features" / "transform.npz"))
+    monkeypatch.setattr(transform_module, "PCA_AUTO_MIN_WINDOWS", n_train)
+    at = extract_directory(data, FeatureOptions(pca="auto", progress=False))
+    assert at["pca_components"] == 50 and at["vector_dim"] == 50 and at["options"]["pca"] == "auto"
+    assert load_split(str(data), "valid").vectors.shape[1] == 50
+    assert stored_feature_dim(str(data))[0] == 50 and stored_feature_dim(str(data), "raw")[0] == FEATURE_DIM
+
+
+def test_entry_point_chains_preprocessing_and_features(ludb_features: tuple[Path, dict], tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m physioclr_ext.preprocess --features --features-pca auto``: both stages, one summary."""
+    src, _ = ludb_features
+    data = tmp_path / "data"
+    shutil.copytree(src, data)
+    source = json.loads((src / "preprocess.json").read_text())["input"]
+    code = preprocess_main(["--input", source, "--output", str(data), "--features", "--features-pca", "auto",
+                            "--workers", "2", "--no-progress"])
+    assert code == 0
+    summary = json.loads((data / "preprocess.json").read_text())
+    assert summary["records"]["skipped_existing"] == 8 and summary["features"]["records"]["cached"] == 8
+    assert summary["features"]["pca_components"] is None                  # 16 windows < 500: no PCA
+    assert stored_feature_dim(str(data))[0] == FEATURE_DIM
+    out = capsys.readouterr().out
+    assert "ludb: 8/8 records" in out and "  features {'train':" in out
+    with pytest.raises(SystemExit):                                          # a usage error, as before
+        preprocess_main(["--input", source, "--output", str(data), "--features-pca", "many"])
+
+
+def test_features_cli_takes_auto_pca(ludb_features: tuple[Path, dict], tmp_path: Path) -> None:
+    from physioclr_ext.features.__main__ import main
+
+    src, _ = ludb_features
+    data = tmp_path / "data"
+    shutil.copytree(src, data)
+    assert main([str(data), "--pca", "auto", "--no-progress"]) == 0
+    assert json.loads((data / "features" / "summary.json").read_text())["pca_components"] is None
+    assert main([str(data), "--pca", "3", "--no-progress"]) == 0
+    assert stored_feature_dim(str(data)) == (3, str(data / "features" / "transform.npz"))
+    with pytest.raises(SystemExit):
+        main([str(data), "--pca", "lots"])

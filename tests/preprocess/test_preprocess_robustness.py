@@ -11,7 +11,8 @@ import pytest
 import scipy.io
 
 from physioclr_ext.preprocess import PreprocessConfig, run
-from physioclr_ext.preprocess.cli import config_from_args, main
+from physioclr_ext.preprocess.__main__ import main
+from physioclr_ext.preprocess.cli import config_from_args
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 FS = 250
