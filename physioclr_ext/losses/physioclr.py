@@ -7,6 +7,10 @@ nooshinmaghsoodi/PhysioCLR (MIT), not copied::
 
     L = L_contrastive + alpha * L_reconstruction + beta * L_peak      (tau 0.1, delta 0.25, alpha 0.2, beta 0.1)
 
+The contrastive term is here, the two reconstruction terms in
+:mod:`physioclr_ext.losses.physioclr_reconstruction`; :func:`physioclr_loss` adds them up with the
+hyperparameters of one :class:`PhysioCLRLossConfig`.
+
 Data-parallel convention (as :func:`~physioclr_ext.losses.nt_xent_loss`): with ``gather=True``
 every returned loss has the value of the single-process loss on the concatenated batch and
 its gradient w.r.t. this worker's inputs is the single-process gradient for those rows;
@@ -14,30 +18,50 @@ parameter gradients are summed over workers (see :mod:`physioclr_ext.losses.dist
 Logged values are global too.
 """
 
-from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import Dict, Optional, Tuple, Union
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from physioclr_ext.features.beats import clean_r_peaks
 from physioclr_ext.losses.distributed import gather_no_grad, gather_with_grad, local_rows, sum_value_over_workers
+from physioclr_ext.losses.physioclr_reconstruction import (
+    BatchPeaks,
+    peak_aware_reconstruction_loss,
+    peak_map_loss,
+    peak_weights,
+    r_peak_map,
+)
 
-__all__ = [
-    "feature_similarity_masks",
-    "peak_aware_reconstruction_loss",
-    "peak_map_loss",
-    "peak_weights",
-    "physioclr_contrastive_loss",
-    "physioclr_loss",
-    "r_peak_map",
-]
+__all__ = ["PhysioCLRLossConfig", "feature_similarity_masks", "physioclr_contrastive_loss", "physioclr_loss"]
 
-BatchPeaks = Union[Sequence[Union[Sequence[int], Tensor]], Tensor]
 Logs = Dict[str, float]
+
+
+@dataclass
+class PhysioCLRLossConfig:
+    """Hyperparameters of :func:`physioclr_loss`, with the paper's defaults (tau 0.1, delta 0.25, alpha 0.2,
+    beta 0.1) and, where the paper is silent, this package's choices (see each term's function).
+
+    Also the fields of the fairseq-signals criterion ``physioclr``, so every type here must be one
+    omegaconf 2.0 accepts (no ``from __future__ import annotations`` in this module).
+    """
+
+    temperature: float = field(default=0.1, metadata={"help": "softmax temperature tau"})
+    delta: float = field(default=0.25, metadata={"help": "feature cosine similarity from which two windows are positives"})
+    alpha: float = field(default=0.2, metadata={"help": "weight of the (peak-aware) reconstruction MSE"})
+    beta: float = field(default=0.1, metadata={"help": "weight of the R-peak map MSE"})
+    gather: bool = field(default=True, metadata={"help": "compare with the anchors of every data-parallel worker"})
+    exclude_self: bool = field(default=True, metadata={
+        "help": "leave the constant self-pair (i, i) out of the positives (false: as released)"})
+    positives_in_denominator: bool = field(default=False, metadata={
+        "help": "InfoNCE-style denominator with the positives (false: as released, negatives only)"})
+    sigma_s: float = field(default=0.02, metadata={"help": "width (s) of the Gaussian bumps of the target R-peak map"})
+    width_s: float = field(default=0.06, metadata={"help": "half-width (s) of the up-weighted region around R-peaks"})
+    peak_weight: float = field(default=4.0, metadata={
+        "help": "reconstruction weight near R-peaks (1: the released plain MSE)"})
+    weight_profile: str = field(default="box", metadata={"help": "box | gaussian profile of the peak weights"})
 
 
 def feature_similarity_masks(
@@ -200,144 +224,6 @@ def _check_rows(anchor: Tensor, shuffled: Tensor, features: Tensor, neighbour: O
         raise ValueError(f"features must be (B, F) with B = {anchor.shape[0]}, got {tuple(features.shape)}")
 
 
-def _peak_distance(r_peaks: BatchPeaks, length: int, device: Optional[torch.device]) -> Tensor:
-    """Distance in samples from every sample to its nearest R-peak, ``(B, T)`` float64 (inf without peaks)."""
-    t = torch.arange(length, dtype=torch.float64)
-    rows = []
-    for peaks in r_peaks:
-        p = clean_r_peaks(peaks, length).to(torch.float64)
-        if p.numel() == 0:
-            rows.append(torch.full((length,), float("inf"), dtype=torch.float64))
-            continue
-        right = torch.searchsorted(p, t).clamp(max=p.numel() - 1)
-        left = (right - 1).clamp(min=0)
-        rows.append(torch.minimum((t - p[left]).abs(), (t - p[right]).abs()))
-    out = torch.stack(rows) if rows else torch.zeros(0, length, dtype=torch.float64)
-    return out.to(device) if device is not None else out
-
-
-def r_peak_map(
-    r_peaks: BatchPeaks,
-    length: int,
-    sample_rate: float,
-    sigma_s: float = 0.02,
-    device: Optional[torch.device] = None,
-    dtype: torch.dtype = torch.float32,
-) -> Tensor:
-    """Target R-peak map: a Gaussian bump of height 1 and width ``sigma_s`` at every R-peak.
-
-    The maximum over the bumps equals the bump of the nearest peak, so the map is computed
-    from the distance to the nearest peak. Peaks outside ``[0, length)`` are ignored (so a
-    ``(B, K)`` tensor padded with ``-1`` works); an example without peaks gets zeros.
-
-    Args:
-        r_peaks: B peak lists (sample indices) or a ``(B, K)`` tensor.
-        length: T, samples per window.
-        sample_rate: Hz, to turn ``sigma_s`` into samples.
-        sigma_s: standard deviation of the bumps in seconds (20 ms).
-
-    Returns:
-        ``(B, T)`` map in ``[0, 1]``, exactly 1 at each peak.
-
-    Example:
-        >>> m = r_peak_map([[10, 30]], length=40, sample_rate=500.0)
-        >>> m[0, 10].item(), m[0, 30].item()
-        (1.0, 1.0)
-    """
-    distance = _peak_distance(r_peaks, length, device)
-    sigma = sigma_s * sample_rate
-    return torch.exp(-0.5 * (distance / sigma) ** 2).to(dtype)
-
-
-def peak_weights(
-    r_peaks: BatchPeaks,
-    length: int,
-    sample_rate: float,
-    width_s: float = 0.06,
-    peak_weight: float = 4.0,
-    profile: str = "box",
-    device: Optional[torch.device] = None,
-    dtype: torch.dtype = torch.float32,
-) -> Tensor:
-    """Per-sample weights of the peak-aware reconstruction: heavier around the R-peaks.
-
-    ``profile="box"`` (default): ``peak_weight`` within ``+-width_s`` of an R-peak (the QRS
-    complex is about 80-120 ms wide), 1 elsewhere. ``profile="gaussian"``:
-    ``1 + (peak_weight - 1) * exp(-d^2 / (2 width^2))`` with d the distance to the nearest peak.
-    ``peak_weight=1`` gives uniform weights, i.e. the released plain MSE.
-
-    Returns:
-        ``(B, T)`` weights >= 1 (for ``peak_weight >= 1``); 1 everywhere without peaks.
-
-    Example:
-        >>> w = peak_weights([[100]], length=200, sample_rate=500.0)  # +-30 samples
-        >>> w[0, 100].item(), w[0, 130].item(), w[0, 131].item()
-        (4.0, 4.0, 1.0)
-    """
-    distance = _peak_distance(r_peaks, length, device)
-    width = width_s * sample_rate
-    if profile == "box":
-        bump = (distance <= width).to(torch.float64)
-    elif profile == "gaussian":
-        bump = torch.exp(-0.5 * (distance / width) ** 2)
-    else:
-        raise ValueError(f"profile must be 'box' or 'gaussian', got {profile!r}")
-    return (1.0 + (peak_weight - 1.0) * bump).to(dtype)
-
-
-def _global_mean(total: Tensor, count: Tensor, gather: bool) -> Tensor:
-    """``total / count`` over all workers: value global, gradient this worker's share."""
-    count = count.detach()
-    if gather:
-        count = sum_value_over_workers(count)
-        return sum_value_over_workers(total / count.clamp(min=1e-12))
-    return total / count.clamp(min=1e-12)
-
-
-def peak_aware_reconstruction_loss(
-    recon: Tensor, target: Tensor, weights: Tensor, gather: bool = True
-) -> Tuple[Tensor, Logs]:
-    """Weighted mean squared error ``sum w[b, t] (recon - target)^2 / (C * sum w[b, t])``.
-
-    With uniform weights this is the released ``MSE(reconstruction, source)``.
-
-    ``recon`` and ``target`` are ``(B, C, T)``; ``weights`` ``(B, T)`` is shared by all leads
-    (:func:`peak_weights`); ``gather``: average over every data-parallel worker's samples.
-    Returns ``(loss, {"loss_reconstruction": float})``.
-
-    Example:
-        >>> x = torch.zeros(2, 12, 100)
-        >>> peak_aware_reconstruction_loss(x + 1, x, torch.ones(2, 100))[0].item()
-        1.0
-    """
-    if recon.shape != target.shape or recon.ndim != 3 or weights.shape != (recon.shape[0], recon.shape[2]):
-        raise ValueError(
-            f"need recon, target (B, C, T) and weights (B, T), got {tuple(recon.shape)}, "
-            f"{tuple(target.shape)}, {tuple(weights.shape)}"
-        )
-    w = weights.to(recon.dtype)
-    total = ((recon - target) ** 2 * w[:, None, :]).sum()
-    loss = _global_mean(total, w.sum() * recon.shape[1], gather)
-    return loss, {"loss_reconstruction": float(loss.detach())}
-
-
-def peak_map_loss(pred: Tensor, target: Tensor, gather: bool = True) -> Tuple[Tensor, Logs]:
-    """Mean squared error between a predicted and the target R-peak map (the released ``MSE(peaks_hat, peaks)``).
-
-    ``pred`` and ``target`` are ``(B, T)`` (:func:`r_peak_map`); ``gather``: average over every
-    data-parallel worker's samples. Returns ``(loss, {"loss_peak": float})``.
-
-    Example:
-        >>> peak_map_loss(torch.ones(2, 10), torch.zeros(2, 10))[0].item()
-        1.0
-    """
-    if pred.shape != target.shape:
-        raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)}, {tuple(target.shape)}")
-    total = ((pred - target.to(pred.dtype)) ** 2).sum()
-    loss = _global_mean(total, torch.tensor(float(pred.numel()), device=pred.device), gather)
-    return loss, {"loss_peak": float(loss.detach())}
-
-
 def physioclr_loss(
     anchor: Tensor,
     shuffled: Tensor,
@@ -350,32 +236,25 @@ def physioclr_loss(
     neighbour: Optional[Tensor] = None,
     neighbour_valid: Optional[Tensor] = None,
     feature_valid: Optional[Tensor] = None,
-    temperature: float = 0.1,
-    delta: float = 0.25,
-    alpha: float = 0.2,
-    beta: float = 0.1,
-    gather: bool = True,
-    *,
-    exclude_self: bool = True,
-    positives_in_denominator: bool = False,
-    sigma_s: float = 0.02,
-    width_s: float = 0.06,
-    peak_weight: float = 4.0,
-    weight_profile: str = "box",
+    cfg: Optional[PhysioCLRLossConfig] = None,
 ) -> Tuple[Tensor, Logs]:
     """The PhysioCLR objective ``L = L_contrastive + alpha * L_reconstruction + beta * L_peak``.
 
     * ``L_contrastive``: :func:`physioclr_contrastive_loss`.
-    * ``L_reconstruction``: :func:`peak_aware_reconstruction_loss` of ``recon`` against ``target``
-      with :func:`peak_weights` (``peak_weight=1`` is the released plain MSE).
-    * ``L_peak``: :func:`peak_map_loss` of ``pred_peak_map`` against :func:`r_peak_map`.
+    * ``L_reconstruction``: :func:`~physioclr_ext.losses.physioclr_reconstruction.peak_aware_reconstruction_loss`
+      of ``recon`` against ``target`` with ``peak_weights`` (``cfg.peak_weight=1`` is the released plain MSE).
+    * ``L_peak``: :func:`~physioclr_ext.losses.physioclr_reconstruction.peak_map_loss` of ``pred_peak_map``
+      against ``r_peak_map``.
 
-    ``r_peaks`` are the anchors' R-peaks in samples of ``target`` at ``sample_rate``.
-
-    Args: as the three terms' functions; ``recon`` and ``target`` are ``(B, C, T)``,
-    ``pred_peak_map`` ``(B, T)``, ``alpha`` and ``beta`` weight the reconstruction terms (0.2, 0.1),
-    ``sigma_s`` is the width of the target bumps and ``width_s``, ``peak_weight`` and
-    ``weight_profile`` go to :func:`peak_weights`.
+    Args:
+        anchor, shuffled, neighbour: ``(B, E)`` embeddings (see :func:`physioclr_contrastive_loss`).
+        features: ``(B, F)`` handcrafted feature vectors.
+        recon, target: ``(B, C, T)`` reconstruction and the input signal.
+        pred_peak_map: ``(B, T)`` predicted R-peak map in ``[0, 1]``.
+        r_peaks: the anchors' R-peaks, B lists of sample indices of ``target`` (or a padded ``(B, K)`` tensor).
+        sample_rate: Hz of ``target``, to turn ``cfg.sigma_s`` and ``cfg.width_s`` into samples.
+        neighbour_valid, feature_valid: ``(B,)`` bool, False where a window has no neighbour / no features.
+        cfg: the hyperparameters (default :class:`PhysioCLRLossConfig`).
 
     Returns:
         ``(loss, logs)`` with ``loss_physioclr`` (the total), ``loss_contrastive``,
@@ -385,24 +264,27 @@ def physioclr_loss(
         >>> b, c, t = 4, 12, 500
         >>> x = torch.randn(b, c, t)
         >>> loss, logs = physioclr_loss(torch.randn(b, 16), torch.randn(b, 16), torch.randn(b, 50),
-        ...                             torch.randn(b, c, t), x, torch.rand(b, t), [[100, 300]] * b, 500.0)
+        ...                             torch.randn(b, c, t), x, torch.rand(b, t), [[100, 300]] * b, 500.0,
+        ...                             cfg=PhysioCLRLossConfig(alpha=0.5, gather=False))
         >>> [k for k in sorted(logs) if k.startswith("loss")]
         ['loss_contrastive', 'loss_peak', 'loss_physioclr', 'loss_reconstruction']
     """
+    cfg = cfg or PhysioCLRLossConfig()
     length = target.shape[-1]
     if pred_peak_map.shape != (target.shape[0], length):
         raise ValueError(f"pred_peak_map must be (B, T) = {(target.shape[0], length)}, got {tuple(pred_peak_map.shape)}")
     if len(r_peaks) != target.shape[0]:
         raise ValueError(f"need one R-peak list per example: {len(r_peaks)} lists for B = {target.shape[0]}")
     l_con, logs = physioclr_contrastive_loss(
-        anchor, shuffled, features, neighbour, neighbour_valid, feature_valid, temperature, delta, gather,
-        exclude_self=exclude_self, positives_in_denominator=positives_in_denominator,
+        anchor, shuffled, features, neighbour, neighbour_valid, feature_valid, cfg.temperature, cfg.delta, cfg.gather,
+        exclude_self=cfg.exclude_self, positives_in_denominator=cfg.positives_in_denominator,
     )
-    weights = peak_weights(r_peaks, length, sample_rate, width_s, peak_weight, weight_profile, target.device)
-    l_rec, rec_logs = peak_aware_reconstruction_loss(recon, target, weights, gather)
-    peaks = r_peak_map(r_peaks, length, sample_rate, sigma_s, pred_peak_map.device, pred_peak_map.dtype)
-    l_peak, peak_logs = peak_map_loss(pred_peak_map, peaks, gather)
-    loss = l_con + alpha * l_rec + beta * l_peak
+    weights = peak_weights(r_peaks, length, sample_rate, cfg.width_s, cfg.peak_weight, cfg.weight_profile,
+                           target.device)
+    l_rec, rec_logs = peak_aware_reconstruction_loss(recon, target, weights, cfg.gather)
+    peaks = r_peak_map(r_peaks, length, sample_rate, cfg.sigma_s, pred_peak_map.device, pred_peak_map.dtype)
+    l_peak, peak_logs = peak_map_loss(pred_peak_map, peaks, cfg.gather)
+    loss = l_con + cfg.alpha * l_rec + cfg.beta * l_peak
     logs.update(rec_logs)
     logs.update(peak_logs)
     logs["loss_physioclr"] = float(loss.detach())

@@ -9,7 +9,7 @@ Windows whose length is not a multiple of ``patch_size`` lose their last ``T mod
 """
 
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Any, Dict, Optional
 
 import torch
@@ -20,27 +20,16 @@ from physioclr_ext.modules.ecg_mae import ECGMAE, ECGMAEConfig
 
 
 @dataclass
-class ECGMAEModelConfig(Dataclass):
-    in_channels: int = field(default=12, metadata={"help": "leads C of the input (1 for single-lead data)"})
-    patch_size: int = field(default=125, metadata={"help": "samples per patch (0.25 s at 500 Hz)"})
-    max_patches: int = field(default=64, metadata={"help": "time positions available; T // patch_size <= this"})
-    embed_dim: int = field(default=256, metadata={"help": "encoder width D (the representation size)"})
-    depth: int = field(default=8, metadata={"help": "encoder blocks"})
-    heads: int = field(default=8, metadata={"help": "encoder attention heads"})
-    mlp_ratio: float = field(default=4.0, metadata={"help": "MLP width / token width"})
-    decoder_embed_dim: int = field(default=128, metadata={"help": "decoder width"})
-    decoder_depth: int = field(default=4, metadata={"help": "decoder blocks"})
-    decoder_heads: int = field(default=4, metadata={"help": "decoder attention heads"})
-    mask_ratio: float = field(default=0.75, metadata={"help": "share of the C*N patch tokens masked"})
-    drop_path: float = field(default=0.0, metadata={"help": "stochastic depth of the last encoder block"})
+class ECGMAEModelConfig(ECGMAEConfig, Dataclass):
+    """The fields of :class:`~physioclr_ext.modules.ecg_mae.ECGMAEConfig`, declared there once."""
 
 
 @register_model("ecg_mae", dataclass=ECGMAEModelConfig)
 class ECGMAEModel(BaseModel):
     def __init__(self, cfg: ECGMAEModelConfig) -> None:
         super().__init__()
-        names = ECGMAEConfig.__dataclass_fields__
-        self.mae = ECGMAE(ECGMAEConfig(**{name: getattr(cfg, name) for name in names}))
+        # cfg is an omegaconf node at training time; the core module gets a plain dataclass.
+        self.mae = ECGMAE(ECGMAEConfig(**{f.name: getattr(cfg, f.name) for f in fields(ECGMAEConfig)}))
         self.embed_dim = cfg.embed_dim
 
     @classmethod

@@ -40,14 +40,14 @@ from physioclr_ext.modules.pooling import masked_mean
 
 
 @dataclass
-class Wav2Vec2PhysioCLRConfig(Wav2Vec2Config):
+class PhysioCLRModelConfig(Wav2Vec2Config):
     decoder_hidden: List[int] = field(default_factory=lambda: [256, 128], metadata={
         "help": "widths of the decoder's two transposed convolutions (the release: 256, 128)"})
 
 
-@register_model("wav2vec2_physioCLR", dataclass=Wav2Vec2PhysioCLRConfig)
-class Wav2Vec2PhysioCLRModel(Wav2Vec2Model):
-    def __init__(self, cfg: Wav2Vec2PhysioCLRConfig) -> None:
+@register_model("wav2vec2_physioCLR", dataclass=PhysioCLRModelConfig)
+class PhysioCLRModel(Wav2Vec2Model):
+    def __init__(self, cfg: PhysioCLRModelConfig) -> None:
         super().__init__(cfg)
         self.remove_pretraining_modules()
         hidden = tuple(int(d) for d in cfg.decoder_hidden)
@@ -57,7 +57,7 @@ class Wav2Vec2PhysioCLRModel(Wav2Vec2Model):
         self.peak_head = PeakHead(cfg.encoder_embed_dim)
 
     @classmethod
-    def build_model(cls, cfg: Wav2Vec2PhysioCLRConfig, task: Any = None) -> "Wav2Vec2PhysioCLRModel":
+    def build_model(cls, cfg: PhysioCLRModelConfig, task: Any = None) -> "PhysioCLRModel":
         return cls(cfg)
 
     @property

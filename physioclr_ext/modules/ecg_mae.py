@@ -18,8 +18,6 @@ package's 500 Hz default, close to ST-MEM's 0.3 s (75 samples at 250 Hz) and Tar
 ratio 0.75 is MAE's and ST-MEM's (Tarif-dev 0.60, MAECG 0.5 on beat-level samples).
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
@@ -35,19 +33,24 @@ __all__ = ["ECGMAE", "ECGMAEConfig"]
 
 @dataclass
 class ECGMAEConfig:
-    """Sizes of :class:`ECGMAE` (defaults explained in the module docstring)."""
+    """Sizes of :class:`ECGMAE` (defaults explained in the module docstring).
 
-    in_channels: int = field(default=12, metadata={"help": "leads C of the input"})
+    Also the fields of the fairseq-signals model ``ecg_mae``, so every type here must be one
+    omegaconf 2.0 accepts (no ``from __future__ import annotations`` in this module).
+    """
+
+    in_channels: int = field(default=12, metadata={"help": "leads C of the input (1 for single-lead data)"})
     patch_size: int = field(default=125, metadata={"help": "samples per patch P (0.25 s at 500 Hz)"})
-    max_patches: int = field(default=64, metadata={"help": "time positions of the sin-cos table (N <= this)"})
-    embed_dim: int = field(default=256, metadata={"help": "encoder width D"})
+    max_patches: int = field(default=64, metadata={
+        "help": "time positions of the sin-cos table; T // patch_size must not exceed it"})
+    embed_dim: int = field(default=256, metadata={"help": "encoder width D (the representation size)"})
     depth: int = field(default=8, metadata={"help": "encoder blocks"})
     heads: int = field(default=8, metadata={"help": "encoder attention heads"})
     mlp_ratio: float = field(default=4.0, metadata={"help": "MLP width / token width, encoder and decoder"})
     decoder_embed_dim: int = field(default=128, metadata={"help": "decoder width"})
     decoder_depth: int = field(default=4, metadata={"help": "decoder blocks"})
     decoder_heads: int = field(default=4, metadata={"help": "decoder attention heads"})
-    mask_ratio: float = field(default=0.75, metadata={"help": "share of the C*N tokens masked in pre-training"})
+    mask_ratio: float = field(default=0.75, metadata={"help": "share of the C*N patch tokens masked in pre-training"})
     drop_path: float = field(default=0.0, metadata={"help": "stochastic depth of the last encoder block"})
 
 
@@ -65,6 +68,9 @@ class ECGMAE(nn.Module):
         >>> out["pred"].shape, out["mask"].shape, model.embedding(torch.randn(3, 2, 500)).shape
         (torch.Size([3, 20, 50]), torch.Size([3, 20]), torch.Size([3, 32]))
     """
+
+    pos_embed: Tensor
+    decoder_pos_embed: Tensor
 
     def __init__(self, cfg: Optional[ECGMAEConfig] = None) -> None:
         super().__init__()
@@ -107,7 +113,7 @@ class ECGMAE(nn.Module):
     def _tokens(self, patches: Tensor) -> Tensor:
         """Embedded tokens with position and lead embeddings: ``(B, C, N, P) -> (B, C * N, D)``."""
         n = patches.shape[2]
-        tokens = self.patch_embed(patches) + self.pos_embed[:n] + self.lead_embed[:, None, :]
+        tokens: Tensor = self.patch_embed(patches) + self.pos_embed[:n] + self.lead_embed[:, None, :]
         return tokens.flatten(1, 2)
 
     def _decode(self, latent: Tensor, keep: Tensor, c: int, n: int) -> Tensor:
@@ -117,7 +123,8 @@ class ECGMAE(nn.Module):
         full = self.mask_token.to(visible.dtype).expand(b, c * n, dd).clone()
         full.scatter_(1, keep[..., None].expand(-1, -1, dd), visible)
         pos = (self.decoder_pos_embed[:n] + self.decoder_lead_embed[:, None, :]).flatten(0, 1)
-        return self.decoder_pred(self.decoder(full + pos))
+        pred: Tensor = self.decoder_pred(self.decoder(full + pos))
+        return pred
 
     def forward(
         self, x: Tensor, mask_ratio: Optional[float] = None, generator: Optional[torch.Generator] = None
@@ -144,7 +151,8 @@ class ECGMAE(nn.Module):
 
     def encode(self, x: Tensor) -> Tensor:
         """Encoder tokens of the unmasked input: ``(B, C, T) -> (B, C * N, D)``."""
-        return self.encoder(self._tokens(self._patches(x)))
+        tokens: Tensor = self.encoder(self._tokens(self._patches(x)))
+        return tokens
 
     def embedding(self, x: Tensor) -> Tensor:
         """Representation for downstream use, the mean of the encoder tokens: ``(B, C, T) -> (B, D)``."""

@@ -23,15 +23,14 @@ normalisation. The downstream representation is the mean of the unmasked encoder
 followed by a LayerNorm (:meth:`STMEM.embedding`).
 
 Example:
-    >>> model = STMEM(**ST_MEM_SIZES["vit_s"])
+    >>> model = STMEM(STMEMConfig(**ST_MEM_SIZES["vit_s"]))
     >>> out = model(torch.randn(2, 12, 2250))
     >>> out["pred"].shape, out["mask"].shape
     (torch.Size([2, 12, 30, 75]), torch.Size([2, 12, 30]))
 """
 
-from __future__ import annotations
-
-from typing import Dict, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -39,7 +38,7 @@ from torch import Tensor, nn
 from physioclr_ext.modules.patching import patchify, random_masking, unpatchify
 from physioclr_ext.modules.transformer import Transformer, init_weights, sincos_1d
 
-__all__ = ["ST_MEM_SIZES", "STMEM", "random_crop", "test_crops"]
+__all__ = ["ST_MEM_SIZES", "STMEM", "STMEMConfig", "random_crop", "test_crops"]
 
 # Encoder sizes of the paper (reference sheet section 2): ViT-S and ViT-B with 64-wide heads.
 ST_MEM_SIZES: Dict[str, Dict[str, int]] = {
@@ -47,6 +46,34 @@ ST_MEM_SIZES: Dict[str, Dict[str, int]] = {
     "vit_b": {"embed_dim": 768, "depth": 12, "heads": 12},
 }
 TEST_CROP_STARTS: Tuple[int, ...] = (0, 125, 250)
+# LayerNorm epsilons: torch's default in the encoder blocks, as in the paper's encoder; 1e-6 in the decoder.
+ENCODER_NORM_EPS, DECODER_NORM_EPS = 1e-5, 1e-6
+
+
+@dataclass
+class STMEMConfig:
+    """Sizes of :class:`STMEM`, ViT-B by default (reference sheet section 2; :data:`ST_MEM_SIZES` for ViT-S).
+
+    Also the fields of the fairseq-signals model ``st_mem``, so every type here must be one omegaconf 2.0
+    accepts (no ``from __future__ import annotations`` in this module, lists rather than tuples).
+    """
+
+    num_leads: int = field(default=12, metadata={"help": "leads C, in the order I, II, III, aVR, aVL, aVF, V1-V6"})
+    seq_len: int = field(default=2250, metadata={
+        "help": "samples per lead seen by the model, T (9 s at 250 Hz); a multiple of patch_size"})
+    patch_size: int = field(default=75, metadata={"help": "samples per patch P (0.3 s at 250 Hz)"})
+    embed_dim: int = field(default=768, metadata={"help": "encoder width D (ViT-B 768, ViT-S 384)"})
+    depth: int = field(default=12, metadata={"help": "encoder blocks"})
+    heads: int = field(default=12, metadata={"help": "encoder attention heads (ViT-B 12, ViT-S 6)"})
+    mlp_ratio: float = field(default=4.0, metadata={"help": "MLP width as a multiple of D"})
+    qkv_bias: bool = field(default=True, metadata={"help": "bias in the attention qkv projection"})
+    decoder_embed_dim: int = field(default=256, metadata={"help": "lead-wise decoder width"})
+    decoder_depth: int = field(default=4, metadata={"help": "lead-wise decoder blocks"})
+    decoder_heads: int = field(default=4, metadata={"help": "lead-wise decoder attention heads"})
+    mask_ratio: float = field(default=0.75, metadata={"help": "share of each lead's patches masked"})
+    drop_path: float = field(default=0.0, metadata={"help": "encoder stochastic depth (0 in pretraining)"})
+    crop_starts: List[int] = field(default_factory=lambda: list(TEST_CROP_STARTS), metadata={
+        "help": "starts of the evaluation crops whose representations are averaged"})
 
 
 def _check_length(x: Tensor, seq_len: int) -> None:
@@ -99,51 +126,44 @@ test_crops.__test__ = False  # type: ignore[attr-defined]  # not a test, though 
 
 
 class STMEM(nn.Module):
-    """ST-MEM encoder and lead-wise decoder.
+    """ST-MEM encoder and lead-wise decoder, sized by :class:`STMEMConfig`.
 
-    Args:
-        num_leads: leads C (12); each has its own lead embedding.
-        seq_len: samples per lead the model sees, T (2250 = 9 s at 250 Hz).
-        patch_size: samples per patch P (75 = 0.3 s); ``seq_len`` must be a multiple.
-        embed_dim, depth, heads, mlp_ratio, qkv_bias: encoder ViT (see :data:`ST_MEM_SIZES`).
-        decoder_embed_dim, decoder_depth, decoder_heads: the lead-wise decoder (256, 4, 4).
-        mask_ratio: share of each lead's patches removed before the encoder (0.75).
-        drop_path: stochastic depth of the encoder (0 in pretraining).
-        norm_eps: LayerNorm epsilon of the encoder blocks (1e-5, torch's default as in the paper's encoder;
-            the decoder uses 1e-6).
+    Shapes: ``x`` (B, C, T) with ``C = num_leads`` and ``T = seq_len``; ``N = T / P`` patches per lead.
 
-    Shapes: ``x`` (B, C, T); ``N = T / P`` patches per lead.
+    Example:
+        >>> model = STMEM(STMEMConfig(embed_dim=32, depth=1, heads=2, decoder_embed_dim=16, decoder_depth=1,
+        ...                           decoder_heads=2))
+        >>> model.embedding(torch.randn(2, 12, 2250)).shape
+        torch.Size([2, 32])
     """
 
     pos_embed: Tensor
     decoder_pos_embed: Tensor
 
-    def __init__(self, num_leads: int = 12, seq_len: int = 2250, patch_size: int = 75, embed_dim: int = 768,
-                 depth: int = 12, heads: int = 12, mlp_ratio: float = 4.0, qkv_bias: bool = True,
-                 decoder_embed_dim: int = 256, decoder_depth: int = 4, decoder_heads: int = 4,
-                 mask_ratio: float = 0.75, drop_path: float = 0.0, norm_eps: float = 1e-5) -> None:
+    def __init__(self, cfg: Optional[STMEMConfig] = None) -> None:
         super().__init__()
-        if seq_len % patch_size != 0:
-            raise ValueError(f"seq_len={seq_len} must be a multiple of patch_size={patch_size}")
-        self.num_leads, self.seq_len, self.patch_size = num_leads, seq_len, patch_size
-        self.num_patches = seq_len // patch_size
-        self.embed_dim, self.mask_ratio = embed_dim, mask_ratio
-        self.patch_embed = nn.Sequential(
-            nn.LayerNorm(patch_size), nn.Linear(patch_size, embed_dim), nn.LayerNorm(embed_dim))
-        self.register_buffer("pos_embed", sincos_1d(self.num_patches + 2, embed_dim), persistent=False)
-        self.sep_embed = nn.Parameter(torch.zeros(embed_dim))
-        self.lead_embed = nn.Parameter(torch.zeros(num_leads, embed_dim))
-        self.encoder = Transformer(embed_dim, depth, heads, mlp_ratio, qkv_bias, drop_path=drop_path,
-                                   norm_eps=norm_eps)
-        self.fc_norm = nn.LayerNorm(embed_dim)
+        cfg = cfg or STMEMConfig()
+        if cfg.seq_len % cfg.patch_size != 0:
+            raise ValueError(f"seq_len={cfg.seq_len} must be a multiple of patch_size={cfg.patch_size}")
+        self.cfg = cfg
+        self.num_leads, self.seq_len, self.patch_size = cfg.num_leads, cfg.seq_len, cfg.patch_size
+        self.num_patches = cfg.seq_len // cfg.patch_size
+        self.embed_dim, self.mask_ratio = cfg.embed_dim, cfg.mask_ratio
+        dim, dec_dim = cfg.embed_dim, cfg.decoder_embed_dim
+        self.patch_embed = nn.Sequential(nn.LayerNorm(cfg.patch_size), nn.Linear(cfg.patch_size, dim), nn.LayerNorm(dim))
+        self.register_buffer("pos_embed", sincos_1d(self.num_patches + 2, dim), persistent=False)
+        self.sep_embed = nn.Parameter(torch.zeros(dim))
+        self.lead_embed = nn.Parameter(torch.zeros(cfg.num_leads, dim))
+        self.encoder = Transformer(dim, cfg.depth, cfg.heads, cfg.mlp_ratio, cfg.qkv_bias, drop_path=cfg.drop_path,
+                                   norm_eps=ENCODER_NORM_EPS)
+        self.fc_norm = nn.LayerNorm(dim)
 
-        self.decoder_embed = nn.Linear(embed_dim, decoder_embed_dim)
-        self.mask_token = nn.Parameter(torch.zeros(decoder_embed_dim))
-        self.register_buffer("decoder_pos_embed", sincos_1d(self.num_patches + 2, decoder_embed_dim),
-                             persistent=False)
-        self.decoder = Transformer(decoder_embed_dim, decoder_depth, decoder_heads, mlp_ratio, qkv_bias,
-                                   norm_eps=1e-6)
-        self.decoder_pred = nn.Linear(decoder_embed_dim, patch_size)
+        self.decoder_embed = nn.Linear(dim, dec_dim)
+        self.mask_token = nn.Parameter(torch.zeros(dec_dim))
+        self.register_buffer("decoder_pos_embed", sincos_1d(self.num_patches + 2, dec_dim), persistent=False)
+        self.decoder = Transformer(dec_dim, cfg.decoder_depth, cfg.decoder_heads, cfg.mlp_ratio, cfg.qkv_bias,
+                                   norm_eps=DECODER_NORM_EPS)
+        self.decoder_pred = nn.Linear(dec_dim, cfg.patch_size)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -161,7 +181,8 @@ class STMEM(nn.Module):
     def _tokens(self, x: Tensor) -> Tensor:
         """Patch tokens with their positions: ``(B, C, T) -> (B, C, N, D)``."""
         self._check_input(x)
-        return self.patch_embed(patchify(x, self.patch_size)) + self.pos_embed[1:-1]
+        tokens: Tensor = self.patch_embed(patchify(x, self.patch_size)) + self.pos_embed[1:-1]
+        return tokens
 
     def _add_seps(self, tokens: Tensor) -> Tensor:
         """``(B, C, n, D)`` patch tokens -> ``(B, C * (n + 2), D)`` with SEPs and lead embeddings."""
@@ -189,12 +210,14 @@ class STMEM(nn.Module):
 
     def encode(self, x: Tensor) -> Tensor:
         """All tokens without masking: ``(B, C, T) -> (B, C * (N + 2), D)`` (lead by lead, SEPs included)."""
-        return self.encoder(self._add_seps(self._tokens(x)))
+        tokens: Tensor = self.encoder(self._add_seps(self._tokens(x)))
+        return tokens
 
     def embedding(self, x: Tensor) -> Tensor:
         """The downstream representation ``(B, D)``: LayerNorm of the mean over all non-SEP tokens."""
         tokens = self.encode(x).view(x.shape[0], self.num_leads, self.num_patches + 2, -1)
-        return self.fc_norm(tokens[:, :, 1:-1].mean(dim=(1, 2)))
+        pooled: Tensor = self.fc_norm(tokens[:, :, 1:-1].mean(dim=(1, 2)))
+        return pooled
 
     # ----------------------------------------------------------------------------------- decoder
     def forward_decoder(self, latent: Tensor, keep: Tensor) -> Tensor:
@@ -211,7 +234,7 @@ class STMEM(nn.Module):
         patches = patches.scatter(1, keep.reshape(batch * leads, n_keep, 1).expand(-1, -1, width),
                                   hidden[:, 1:-1])
         sequence = torch.cat([hidden[:, :1], patches, hidden[:, -1:]], dim=1) + self.decoder_pos_embed
-        pred = self.decoder_pred(self.decoder(sequence))[:, 1:-1]
+        pred: Tensor = self.decoder_pred(self.decoder(sequence))[:, 1:-1]
         return pred.reshape(batch, leads, self.num_patches, self.patch_size)
 
     def forward(self, x: Tensor, mask_ratio: Optional[float] = None,
@@ -239,9 +262,9 @@ class STMEM(nn.Module):
         masked = target.masked_fill(mask[..., None], float("nan"))
         return {"original": x, "masked": unpatchify(masked), "reconstruction": unpatchify(pred)}
 
-    def crop_embedding(self, x: Tensor, starts: Sequence[int] = TEST_CROP_STARTS) -> Tensor:
+    def crop_embedding(self, x: Tensor, starts: Optional[Sequence[int]] = None) -> Tensor:
         """Evaluation representation of longer windows ``(B, C, T >= seq_len) -> (B, D)``: the mean over the
-        test crops of :meth:`embedding`. Followed by a linear head this equals averaging the per-crop logits,
-        which is how ST-MEM scores a window."""
-        crops = test_crops(x, self.seq_len, starts)
+        test crops at ``starts`` (default ``cfg.crop_starts``) of :meth:`embedding`. Followed by a linear head
+        this equals averaging the per-crop logits, which is how ST-MEM scores a window."""
+        crops = test_crops(x, self.seq_len, self.cfg.crop_starts if starts is None else starts)
         return self.embedding(crops.flatten(0, 1)).view(crops.shape[0], x.shape[0], -1).mean(dim=0)

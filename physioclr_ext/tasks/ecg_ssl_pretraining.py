@@ -21,7 +21,7 @@ YAML::
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from fairseq_signals.dataclass import Dataclass
 from fairseq_signals.tasks import Task, register_task
@@ -33,7 +33,8 @@ from physioclr_ext.data.ecg_ssl_dataset import MODES, ECGSegmentPairDataset, ECG
 @dataclass
 class ECGSSLPretrainingConfig(Dataclass):
     data: str = field(default=MISSING, metadata={"help": "preprocessed data directory (train.tsv, cmsc/train.tsv)"})
-    mode: str = field(default="views", metadata={"help": "views | cmsc | cmlc | cmsmlc"})
+    mode: str = field(default="views", metadata={
+        "help": "views | cmsc | cmlc | cmsmlc (the CLOCS modes are also read by the clocs criterion)"})
     augmentations: Any = field(default=None, metadata={
         "help": "mode views: list of {name, p, **params}; names: time_warp, permutation, zero_mask, dropout_mask, "
                 "gaussian_noise, random_resized_crop, time_out. Empty: two identical views"})
@@ -62,10 +63,10 @@ class ECGSSLPretrainingTask(Task):
 
     def load_dataset(self, split: str, task_cfg: Optional[Dataclass] = None, **kwargs: Any) -> None:
         cfg = self.cfg
-        common = dict(sample_rate=cfg.sample_rate, max_sample_size=cfg.max_sample_size,
-                      min_sample_size=cfg.min_sample_size, leads_to_load=cfg.leads_to_load,
-                      normalize=cfg.normalize, filter=cfg.filter, pad=False, seed=cfg.seed,
-                      training="train" in split)
+        common: Dict[str, Any] = dict(sample_rate=cfg.sample_rate, max_sample_size=cfg.max_sample_size,
+                                      min_sample_size=cfg.min_sample_size, leads_to_load=cfg.leads_to_load,
+                                      normalize=cfg.normalize, filter=cfg.filter, pad=False, seed=cfg.seed,
+                                      training="train" in split)
         if cfg.mode in ("cmsc", "cmsmlc"):
             path = os.path.join(cfg.data, "cmsc", f"{split}.tsv")
             self.datasets[split] = ECGSegmentPairDataset(path, mode=cfg.mode, **common)

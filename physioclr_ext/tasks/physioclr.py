@@ -2,8 +2,9 @@
 
 fairseq-signals' ECG pretraining configuration (``ECGPretrainingConfig``: sampling rate, lead
 selection, padding, the random-leads-masking perturbations, ...) plus what PhysioCLR needs: the
-feature tables written by ``python -m physioclr_ext.preprocess ... --features`` (which set,
-their expected width after PCA), the heartbeat-shuffling mode and the temporal neighbour.
+feature tables written by ``python -m physioclr_ext.preprocess ... --features`` (which set; their
+width, ``feature_dim``, is read from ``DATA/features/transform.npz``), the heartbeat-shuffling mode
+and the temporal neighbour.
 Batches come from :class:`physioclr_ext.data.physioclr_dataset.PhysioCLRDataset`.
 
 The released code imported ``AudioPretrainingTask`` / ``AudioPretrainingConfig`` from
@@ -21,6 +22,7 @@ YAML::
 """
 
 
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -31,36 +33,40 @@ from fairseq_signals.tasks.ecg_pretraining import ECGPretrainingConfig, ECGPretr
 from omegaconf import II
 
 from physioclr_ext.data.physioclr_dataset import FEATURE_SETS, PhysioCLRDataset
-from physioclr_ext.features.store import split_path
+from physioclr_ext.features.store import split_path, stored_feature_dim, transform_path
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
-class ECGFeatureConfig(ECGPretrainingConfig):
+class PhysioCLRTaskConfig(ECGPretrainingConfig):
     feature_set: str = field(default="vectors", metadata={
         "help": "vectors (z-scored and PCA-reduced on the training windows) | raw (the extracted features)"})
     feature_dim: Optional[int] = field(default=None, metadata={
-        "help": "expected width of the feature vectors, e.g. 50 PCA components as in the paper "
-                "(None: accept what the tables hold)"})
+        "help": "width of the feature vectors; leave unset (null or 0): the task reads it from "
+                "DATA/features/transform.npz. When set, it must equal that width (a check, not a choice: the "
+                "width is chosen at extraction, --features-pca)"})
     shuffle_mode: str = field(default="keep_ends", metadata={
         "help": "heartbeat shuffling: keep_ends (beats between the first and last R-peak permuted, ends kept) | "
                 "published (the release: prefix dropped, zero-filled tail)"})
     use_neighbour: bool = field(default=True, metadata={
         "help": "load each window's temporal neighbour (next window of the same record, from windows.csv) "
-                "as an extra positive"})
+                "as an extra positive of the physioclr criterion, which reads this option"})
     seed: int = II("common.seed")
 
 
-@register_task("ecg_feature", dataclass=ECGFeatureConfig)
-class ECGFeatureTask(ECGPretrainingTask):
-    cfg: ECGFeatureConfig
+@register_task("ecg_feature", dataclass=PhysioCLRTaskConfig)
+class PhysioCLRTask(ECGPretrainingTask):
+    cfg: PhysioCLRTaskConfig
 
-    def __init__(self, cfg: ECGFeatureConfig) -> None:
+    def __init__(self, cfg: PhysioCLRTaskConfig) -> None:
         super().__init__(cfg)
         if cfg.feature_set not in FEATURE_SETS:
             raise ValueError(f"task.feature_set must be one of {FEATURE_SETS}, not {cfg.feature_set!r}")
+        self.feature_dim: Optional[int] = resolve_feature_dim(cfg)
 
     @classmethod
-    def setup_task(cls, cfg: ECGFeatureConfig, **kwargs: Any) -> "ECGFeatureTask":
+    def setup_task(cls, cfg: PhysioCLRTaskConfig, **kwargs: Any) -> "PhysioCLRTask":
         return cls(cfg)
 
     def load_dataset(self, split: str, task_cfg: Optional[Dataclass] = None, **kwargs: Any) -> None:
@@ -80,8 +86,33 @@ class ECGFeatureTask(ECGPretrainingTask):
             leads_to_load=cfg.leads_to_load, filter=cfg.filter, normalize=cfg.normalize, mean_path=cfg.mean_path,
             std_path=cfg.std_path, training="train" in split, **self._get_perturbation_kwargs(), **kwargs)
         width = dataset.features.shape[1]
-        if cfg.feature_dim is not None and width != cfg.feature_dim:
-            raise ValueError(f"task.feature_dim is {cfg.feature_dim} but the {cfg.feature_set} features of {split} "
-                             f"have {width} dimensions; re-extract with --features-pca {cfg.feature_dim} or set "
-                             f"task.feature_dim={width}")
+        if self.feature_dim and width != self.feature_dim:
+            raise ValueError(f"the {cfg.feature_set} features of {split} ({split_path(cfg.data, split)}) have "
+                             f"{width} dimensions but {transform_path(cfg.data)} gives {self.feature_dim}: "
+                             f"the feature tables are stale, re-extract them (python -m physioclr_ext.features "
+                             f"{cfg.data})")
         self.datasets[split] = dataset
+
+
+def resolve_feature_dim(cfg: PhysioCLRTaskConfig) -> Optional[int]:
+    """``task.feature_dim``: the width saved with the data's features; a set value must equal it.
+
+    Writes the width into ``cfg`` and logs it (fairseq-signals' ``setup_task`` hands the task a merged
+    copy of its config, so the checkpoint keeps the configured value). Returns ``cfg.feature_dim``
+    unchanged when the data has no features (``load_dataset`` then says how to extract them).
+    ``None`` and 0 mean unset.
+
+    Raises:
+        ValueError: ``cfg.feature_dim`` is set and differs from the data's width (naming both and the file).
+    """
+    try:
+        width, path = stored_feature_dim(cfg.data, cfg.feature_set)
+    except FileNotFoundError:
+        return cfg.feature_dim
+    if cfg.feature_dim and cfg.feature_dim != width:
+        raise ValueError(f"task.feature_dim is {cfg.feature_dim} but the {cfg.feature_set} features of {cfg.data} "
+                         f"have {width} dimensions ({path}); leave task.feature_dim unset (null) to read it from "
+                         f"the data, or re-extract the features with --features-pca {cfg.feature_dim}")
+    cfg.feature_dim = width
+    logger.info("task.feature_dim: %d (read from %s)", width, path)
+    return width

@@ -28,6 +28,33 @@ def test_registered_names():
     assert "ecg_ssl_pretraining" in TASK_REGISTRY
 
 
+
+def test_clocs_criterion_takes_the_mode_from_the_task():
+    """The CLOCS mode is a data option: the criterion has no `mode` of its own, reads task.mode and checks
+    the number of views against it."""
+    from types import SimpleNamespace
+
+    import torch
+
+    import physioclr_ext
+
+    physioclr_ext.register()
+    from physioclr_ext.criterions.clocs import ClocsCriterion, ClocsCriterionConfig
+
+    assert "mode" not in ClocsCriterionConfig.__dataclass_fields__
+    z = torch.nn.functional.normalize(torch.randn(3, 4, 8), dim=-1)
+
+    def model(**net_input):
+        return {"z": net_input["views"]}
+
+    sample = {"net_input": {"views": z}, "patient_id": torch.arange(4)}
+    cfg = ClocsCriterionConfig(gather=False)
+    assert torch.isfinite(ClocsCriterion(cfg, SimpleNamespace(cfg=SimpleNamespace(mode="cmlc")))(model, sample)[0])
+    with pytest.raises(ValueError, match="cmsc got 3 views"):
+        ClocsCriterion(cfg, SimpleNamespace(cfg=SimpleNamespace(mode="cmsc")))(model, sample)
+    with pytest.raises(ValueError, match="task.mode"):
+        ClocsCriterion(cfg, SimpleNamespace(cfg=SimpleNamespace(mode="views")))
+
 def _pretrain(config, data, out, updates=6):
     proc = run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "pretraining"),
                 "--config-name", config, f"task.data={data}", f"checkpoint.save_dir={out}", f"hydra.run.dir={out}",

@@ -36,6 +36,18 @@ def test_registered_names():
     assert "masked_reconstruction" in CRITERION_REGISTRY
 
 
+def test_model_config_is_the_core_config():
+    """Each field is declared once, in the core ECGMAEConfig; the registered model's config adds only `_name`."""
+    from fairseq_signals.dataclass import Dataclass
+    from omegaconf import OmegaConf
+
+    from physioclr_ext.models.ecg_mae import ECGMAEModelConfig
+    from physioclr_ext.modules.ecg_mae import ECGMAEConfig
+
+    assert issubclass(ECGMAEModelConfig, ECGMAEConfig) and issubclass(ECGMAEModelConfig, Dataclass)
+    assert set(OmegaConf.structured(ECGMAEModelConfig)) == set(ECGMAEConfig.__dataclass_fields__) | {"_name"}
+
+
 def test_pretrain_ecg_mae_then_finetune(mitdb_data, tmp_path):
     pt, ft = tmp_path / "pt", tmp_path / "ft"
     proc = run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "pretraining"),

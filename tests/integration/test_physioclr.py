@@ -22,13 +22,13 @@ def _tiny_model(**overrides):
     import yaml
     from omegaconf import OmegaConf
 
-    from physioclr_ext.models.physioclr import Wav2Vec2PhysioCLRConfig, Wav2Vec2PhysioCLRModel
+    from physioclr_ext.models.physioclr import PhysioCLRModelConfig, PhysioCLRModel
 
     model_cfg = yaml.safe_load(open(CONFIGS / "pretraining/physioclr_tiny.yaml"))["model"]
     model_cfg.pop("_name")
     model_cfg.update(overrides)
-    cfg = OmegaConf.merge(OmegaConf.structured(Wav2Vec2PhysioCLRConfig), model_cfg)
-    return Wav2Vec2PhysioCLRModel.build_model(cfg)
+    cfg = OmegaConf.merge(OmegaConf.structured(PhysioCLRModelConfig), model_cfg)
+    return PhysioCLRModel.build_model(cfg)
 
 
 def _dataset(data, split="train", **kwargs):
@@ -82,6 +82,38 @@ def test_dataset_items_and_batches_on_real_features(demo_dir):
     assert torch.equal(again["net_input"]["shuffled"], shuf)  # seeded by (seed, epoch, ids)
     ds.set_epoch(2)
     assert not torch.equal(ds.collator([ds[i] for i in ids])["net_input"]["shuffled"], shuf)
+
+
+def _feature_task(data, **overrides):
+    from omegaconf import OmegaConf
+
+    from physioclr_ext.tasks.physioclr import PhysioCLRTaskConfig, PhysioCLRTask
+
+    cfg = OmegaConf.structured(PhysioCLRTaskConfig)
+    cfg.update(data=str(data), seed=1, **overrides)
+    OmegaConf.set_struct(cfg, True)  # as the trainer passes it
+    return PhysioCLRTask.setup_task(cfg), cfg
+
+
+def test_task_reads_feature_dim_from_the_data(demo_dir):
+    """task.feature_dim unset: the width saved in features/transform.npz; set and different: one clear error."""
+    import physioclr_ext
+    from physioclr_ext.features.store import stored_feature_dim
+
+    physioclr_ext.register()
+    data = demo_dir / "data/mitdb"
+    width, path = stored_feature_dim(str(data))
+    assert width == json.loads((data / "features/summary.json").read_text())["vector_dim"]
+    task, cfg = _feature_task(data)
+    assert task.feature_dim == cfg.feature_dim == width
+    task.load_dataset("train")
+    assert task.datasets["train"].features.shape[1] == width
+    assert _feature_task(data, feature_dim=width)[0].feature_dim == width
+    message = rf"task.feature_dim is {width + 1} .* have {width} dimensions \({re.escape(path)}\)"
+    with pytest.raises(ValueError, match=message):
+        _feature_task(data, feature_dim=width + 1)
+    raw_task, _ = _feature_task(data, feature_set="raw")
+    assert raw_task.feature_dim == json.loads((data / "features/summary.json").read_text())["raw_dim"]
 
 
 def test_cropping_shifts_the_r_peaks_with_the_signal(demo_dir):
@@ -164,6 +196,29 @@ def test_criterion_is_exact_under_data_parallel_training(tmp_path):
     assert torch.allclose(ddp["grads"], single, rtol=1e-4, atol=1e-6)
 
 
+def test_criterion_reads_use_neighbour_from_the_task():
+    """The temporal neighbour is a positive only where the task's use_neighbour says so."""
+    from types import SimpleNamespace
+
+    from physioclr_ext.criterions.physioclr import PhysioCLRCriterion, PhysioCLRCriterionConfig
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 12, 1000, generator=g)
+    batch = {"net_input": {"source": x, "shuffled": x.flip(-1), "neighbour": x.roll(50, -1)},
+             "features": torch.randn(4, 10, generator=g),
+             "r_peaks": [torch.tensor([100, 400, 700]) + i for i in range(4)], "sample_rate": 500}
+    model = _tiny_model()
+    model.eval()
+    logs = {}
+    for flag in (True, False):
+        task = SimpleNamespace(cfg=SimpleNamespace(use_neighbour=flag))
+        criterion = PhysioCLRCriterion(PhysioCLRCriterionConfig(), task)
+        assert criterion.use_neighbour is flag
+        with torch.no_grad():
+            logs[flag] = criterion(model, batch)[2]
+    assert logs[True]["positives_per_anchor"] > logs[False]["positives_per_anchor"]
+
+
 def test_demo_runs_physioclr_end_to_end(demo_dir):
     """The four scripts with no arguments pretrain PhysioCLR, fine-tune physioclr_classifier_tiny, predict."""
     name = run([sys.executable, "-m", "physioclr_ext.runners.checkpoints", "model-name",
@@ -174,6 +229,12 @@ def test_demo_runs_physioclr_end_to_end(demo_dir):
         values = [float(v) for v in re.findall(rf"{term}=(-?[0-9.]+)", log)]
         assert values and all(np.isfinite(values)), term
     assert all(float(v) > 0 for v in re.findall(r"positives_per_anchor=([0-9.]+)", log))
+    from physioclr_ext.features.store import stored_feature_dim
+
+    width, _ = stored_feature_dim(str(demo_dir / "data/mitdb"))
+    n_train = len((demo_dir / "data/mitdb/train.tsv").read_text().splitlines()) - 1
+    assert width == (50 if n_train >= 500 else 184)   # preprocess_ecg.sh's --features-pca auto
+    assert re.search(rf"task.feature_dim: {width} \(read from \S+/data/mitdb/features/transform.npz\)", log)
     cfg = torch.load(demo_dir / "finetune/checkpoint_best.pt", map_location="cpu", weights_only=False)["cfg"]
     assert cfg["model"]["_name"] == "ecg_ssl_classifier"
     assert cfg["model"]["pretrained_model_cfg"]["_name"] == "wav2vec2_physioCLR"

@@ -52,6 +52,23 @@ def test_st_mem_is_registered():
     assert "st_mem" in MODEL_REGISTRY and "masked_reconstruction" in CRITERION_REGISTRY
 
 
+def test_model_config_is_the_core_config():
+    """Each field is declared once, in the core STMEMConfig; the registered model's config adds only `_name`."""
+    from fairseq_signals.dataclass import Dataclass
+    from omegaconf import OmegaConf
+
+    from physioclr_ext.models.st_mem import STMEMModel, STMEMModelConfig
+    from physioclr_ext.modules.st_mem import STMEMConfig
+
+    assert issubclass(STMEMModelConfig, STMEMConfig) and issubclass(STMEMModelConfig, Dataclass)
+    node = OmegaConf.structured(STMEMModelConfig)
+    assert set(node) == set(STMEMConfig.__dataclass_fields__) | {"_name"}
+    node.merge_with(OmegaConf.create({"embed_dim": 32, "depth": 1, "heads": 2, "decoder_embed_dim": 16,
+                                      "decoder_depth": 1, "decoder_heads": 2, "crop_starts": [250]}))
+    net = STMEMModel.build_model(node).net
+    assert type(net.cfg) is STMEMConfig and net.cfg.crop_starts == [250] and net.cfg.embed_dim == 32
+
+
 @pytest.mark.parametrize("config", [pytest.param(name, marks=[pytest.mark.slow] if "tiny" not in name else [])
                                     for name in PRETRAIN])
 def test_pretraining_logs_a_finite_masked_loss(config, ludb_st_mem, tmp_path):

@@ -13,7 +13,7 @@ import torch
 from scipy import signal as sps
 
 from physioclr_ext.losses.masked_reconstruction import masked_reconstruction_loss
-from physioclr_ext.modules.st_mem import ST_MEM_SIZES, STMEM, random_crop, test_crops
+from physioclr_ext.modules.st_mem import ST_MEM_SIZES, STMEM, STMEMConfig, random_crop, test_crops
 from physioclr_ext.modules.transformer import sincos_1d
 from physioclr_ext.preprocess import PreprocessConfig, run
 from physioclr_ext.preprocess.config import PRESETS
@@ -25,7 +25,7 @@ N, KEEP = 30, 7  # 2250 / 75 patches per lead; int(30 * 0.25) kept
 def small(**kwargs) -> STMEM:
     args = dict(embed_dim=32, depth=2, heads=4, decoder_embed_dim=16, decoder_depth=2, decoder_heads=2)
     args.update(kwargs)
-    return STMEM(**args)
+    return STMEM(STMEMConfig(**args))
 
 
 def gen(seed: int) -> torch.Generator:
@@ -132,7 +132,7 @@ def test_positions_are_fixed_sincos_and_shared_across_leads():
 
 
 def test_init_of_embeddings_and_linears():
-    model = STMEM(**ST_MEM_SIZES["vit_s"])
+    model = STMEM(STMEMConfig(**ST_MEM_SIZES["vit_s"]))
     for param in (model.sep_embed, model.lead_embed, model.mask_token):
         assert 0.015 < float(param.detach().std()) < 0.025
     linear = model.encoder.blocks[0].mlp[0]
@@ -178,6 +178,14 @@ def test_embedding_and_test_crop_average():
     assert test_crops(torch.randn(1, 12, 2250), 2250).shape == (1, 1, 12, 2250)
 
 
+def test_crop_embedding_defaults_to_the_configured_starts():
+    model = small(crop_starts=[250]).eval()
+    x = torch.randn(2, 12, 2500)
+    with torch.no_grad():
+        torch.testing.assert_close(model.crop_embedding(x), model.embedding(x[..., 250:]))
+        torch.testing.assert_close(model.crop_embedding(x, (0,)), model.embedding(x[..., :2250]))
+
+
 def test_random_crop_is_a_seeded_slice_per_signal():
     x = torch.arange(2500.0).expand(4, 12, 2500)
     crop = random_crop(x, 2250, gen(0))
@@ -198,7 +206,7 @@ def test_short_or_wrong_windows_name_the_preset():
     with pytest.raises(ValueError, match="st_mem"):
         model(torch.randn(1, 12, 2500))
     with pytest.raises(ValueError, match="multiple"):
-        STMEM(seq_len=2250, patch_size=80)
+        STMEM(STMEMConfig(seq_len=2250, patch_size=80))
 
 
 # ---------------------------------------------------------------------------------------- real data
@@ -261,7 +269,7 @@ def test_loss_falls_on_real_ludb_records(ludb_st_mem):
     """
     torch.manual_seed(0)
     x = torch.from_numpy(np.stack([feats for _, feats in _windows(ludb_st_mem[0])]))  # (8, 12, 2500)
-    model = STMEM(embed_dim=64, depth=2, heads=4, decoder_embed_dim=32, decoder_depth=1, decoder_heads=2)
+    model = STMEM(STMEMConfig(embed_dim=64, depth=2, heads=4, decoder_embed_dim=32, decoder_depth=1, decoder_heads=2))
     fixed = test_crops(x, 2250, (125,))[0]
     before = _eval_loss(model, fixed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.95), weight_decay=0.01)
