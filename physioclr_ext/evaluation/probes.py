@@ -41,7 +41,9 @@ class _Constant:
 def _fit_logistic(x: np.ndarray, y: np.ndarray, C: float, seed: int):
     if len(np.unique(y)) < 2:
         return _Constant(int(y[0]))
-    model = LogisticRegression(C=C, max_iter=5000, random_state=seed)
+    # Balanced class weights: unweighted, a rare class (a 9%-positive label) is never predicted at
+    # the 0.5 threshold whatever the AUROC, so balanced accuracy would sit at 0.5 for every n.
+    model = LogisticRegression(C=C, max_iter=5000, random_state=seed, class_weight="balanced")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # non-convergence at extreme C is expected, not actionable
         return model.fit(x, y)
@@ -100,7 +102,9 @@ def linear_probe(
 
     Features are standardised with the training mean and std. For every C in ``Cs``
     a model is fit on ``train`` (binary: one logistic regression; multiclass:
-    multinomial; multilabel: one independent binary model per label) and scored on
+    multinomial; multilabel: one independent binary model per label), each with
+    balanced class weights (``n / (n_classes * count)``, so thresholded predictions and
+    balanced accuracy are meaningful on imbalanced labels), and scored on
     ``valid`` by :func:`selection_score`; ties keep the earlier C. The model fit on
     ``train`` with the best C (not refit on train+valid) scores ``test``.
 

@@ -22,7 +22,7 @@ def _tiny_model(**overrides):
     import yaml
     from omegaconf import OmegaConf
 
-    from physioclr_ext.models.physioclr import PhysioCLRModelConfig, PhysioCLRModel
+    from physioclr_ext.models.physioclr import PhysioCLRModel, PhysioCLRModelConfig
 
     model_cfg = yaml.safe_load(open(CONFIGS / "pretraining/physioclr_tiny.yaml"))["model"]
     model_cfg.pop("_name")
@@ -87,7 +87,7 @@ def test_dataset_items_and_batches_on_real_features(demo_dir):
 def _feature_task(data, **overrides):
     from omegaconf import OmegaConf
 
-    from physioclr_ext.tasks.physioclr import PhysioCLRTaskConfig, PhysioCLRTask
+    from physioclr_ext.tasks.physioclr import PhysioCLRTask, PhysioCLRTaskConfig
 
     cfg = OmegaConf.structured(PhysioCLRTaskConfig)
     cfg.update(data=str(data), seed=1, **overrides)
