@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -48,7 +48,7 @@ def _internal_scores(x: np.ndarray, assign: np.ndarray, seed: int, sample_size: 
 def cluster_embeddings(
     x: np.ndarray, labels: np.ndarray, n_clusters: Optional[int] = None, seed: int = 0,
     silhouette_sample: Optional[int] = 10000,
-) -> Dict[str, object]:
+) -> Dict[str, Any]:
     """k-means on embeddings (N, E), scored against the labels.
 
     ``k`` is the number of classes (see :func:`class_ids`) unless ``n_clusters`` is

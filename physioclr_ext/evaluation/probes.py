@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -97,7 +97,7 @@ def selection_score(y: np.ndarray, p: np.ndarray, task: TaskType) -> Tuple[str, 
 
 def linear_probe(
     train: XY, valid: XY, test: XY, task: TaskType, Cs: Sequence[float] = DEFAULT_CS, seed: int = 0,
-) -> Dict[str, object]:
+) -> Dict[str, Any]:
     """Logistic-regression probe on standardised embeddings, C chosen on ``valid``.
 
     Features are standardised with the training mean and std. For every C in ``Cs``
@@ -118,7 +118,7 @@ def linear_probe(
     n_classes = n_classes_of(task, ytr, yva, yte)
     scaler = StandardScaler().fit(xtr)
     xtr, xva, xte = (scaler.transform(np.asarray(a, dtype=np.float64)) for a in (xtr, xva, xte))
-    best: Optional[tuple] = None
+    best: Optional[Tuple[Tuple[float, float], float, str, Any]] = None
     scores: List[float] = []
     for C in Cs:
         model = _fit(xtr, ytr, task, C, seed)
@@ -126,6 +126,7 @@ def linear_probe(
         scores.append(primary)
         if best is None or (primary, secondary) > best[0]:
             best = ((primary, secondary), C, name, model)
+    assert best is not None, "Cs must not be empty"
     (primary, _), C, name, model = best
     p_test = _proba(model, xte, task, n_classes)
     return {

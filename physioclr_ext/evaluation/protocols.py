@@ -70,7 +70,8 @@ def evaluate_settings(
     groups = test.patients if bootstrap_by == "patient" else None
     results: Dict[str, Any] = {}
     extras: Dict[str, List[Dict[str, Any]]] = {}
-    for n in list(n_train or [None]):
+    sizes: List[Optional[int]] = list(n_train) if n_train else [None]
+    for n in sizes:
         name = "n=all" if n is None else f"n={n}"
         runs, probs, extras[name] = [], [], []
         for seed in seeds:
@@ -100,7 +101,7 @@ def _finish(out: str, results: Dict[str, Any], meta: Dict[str, Any]) -> Dict[str
 def _meta(embeddings: str, names: Dict[str, str], sets: Dict[str, Embeddings], task: TaskType, seeds: Sequence[int],
           ci: str, n_boot: int, bootstrap_by: str, **extra: Any) -> Dict[str, Any]:
     embed = read_metadata(embeddings)
-    boot = {"n_boot": n_boot, "bootstrap_by": bootstrap_by} if ci == "bootstrap" else {}
+    boot: Dict[str, Any] = {"n_boot": n_boot, "bootstrap_by": bootstrap_by} if ci == "bootstrap" else {}
     return build_meta(seeds, names, embed.get("checkpoint"), embed.get("checkpoint_sha256"), ci, task=task,
                       embeddings=os.path.abspath(embeddings), n_examples={r: len(e) for r, e in sets.items()},
                       embed=embed, **boot, **extra)
