@@ -149,6 +149,15 @@ def _flat_grads(model):
     return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in model.parameters()])
 
 
+def _synthetic_batch(n: int, seed: int) -> dict:
+    """A PhysioCLR batch of n random 12-lead windows with their views, features and R-peaks."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 12, 1000, generator=g)
+    return {"net_input": {"source": x, "shuffled": x.flip(-1), "neighbour": x.roll(50, -1)},
+            "features": torch.randn(n, 10, generator=g),
+            "r_peaks": [torch.tensor([100, 400, 700]) + i for i in range(n)], "sample_rate": 500}
+
+
 def _ddp_worker(rank, world, init, batch, state, out_dir):
     import torch.distributed as dist
 
@@ -178,11 +187,7 @@ def test_criterion_is_exact_under_data_parallel_training(tmp_path):
 
     from physioclr_ext.criterions.physioclr import PhysioCLRCriterion, PhysioCLRCriterionConfig
 
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(8, 12, 1000, generator=g)
-    batch = {"net_input": {"source": x, "shuffled": x.flip(-1), "neighbour": x.roll(50, -1)},
-             "features": torch.randn(8, 10, generator=g),
-             "r_peaks": [torch.tensor([100, 400, 700]) + i for i in range(8)], "sample_rate": 500}
+    batch = _synthetic_batch(8, seed=0)
     model = _tiny_model()
     model.eval()
     loss, sample_size, logs = PhysioCLRCriterion(PhysioCLRCriterionConfig(), None)(model, batch)
@@ -202,11 +207,7 @@ def test_criterion_reads_use_neighbour_from_the_task():
 
     from physioclr_ext.criterions.physioclr import PhysioCLRCriterion, PhysioCLRCriterionConfig
 
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(4, 12, 1000, generator=g)
-    batch = {"net_input": {"source": x, "shuffled": x.flip(-1), "neighbour": x.roll(50, -1)},
-             "features": torch.randn(4, 10, generator=g),
-             "r_peaks": [torch.tensor([100, 400, 700]) + i for i in range(4)], "sample_rate": 500}
+    batch = _synthetic_batch(4, seed=1)
     model = _tiny_model()
     model.eval()
     logs = {}
