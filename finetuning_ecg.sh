@@ -14,7 +14,8 @@ checkpoint, so the classifier always matches it.
 
 With no arguments: the demo. Fine-tunes the tiny classifier from
 $DEMO_DIR/pretrain/checkpoint_last.pt on the binary normal/arrhythmia labels of
-$DEMO_DATA and writes $DEMO_DIR/finetune/checkpoint_best.pt (chosen on valid loss).
+$DEMO_DATA, lead II only (the lead every MIT-BIH record has), and writes
+$DEMO_DIR/finetune/checkpoint_best.pt (chosen on valid loss).
 
 Options:
   --data DIR        preprocessed labelled data (train.tsv, valid.tsv, label_def.csv)
@@ -59,9 +60,16 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+DEMO_OVERRIDES=()
 if [[ -z "$DATA" && -z "$CKPT" ]]; then
   DATA="$DEMO_DATA"; CKPT="$DEMO_DIR/pretrain/checkpoint_last.pt"; TINY=1; OUT="${OUT:-$DEMO_DIR/finetune}"
   [[ -f "$CKPT" ]] || die "no demo checkpoint $CKPT: run ./pre-training_ecg.sh first"
+  # Lead II (MLII) only: it is the one lead every MIT-BIH record has; the second is V1, V2, V4 or V5
+  # by record (V5 for 100, the demo's most normal patient), so with both the classifier learns which
+  # lead is present, i.e. the patient, and predicts one class for every window of a new patient.
+  # inference_ecg.sh reads this selection back from the checkpoint.
+  has_override task.leads_to_load "${OVERRIDES[@]+"${OVERRIDES[@]}"}" \
+    || DEMO_OVERRIDES=("task.leads_to_load='[1]'" task.enable_padding_leads=true)
 fi
 [[ -n "$DATA" && -n "$CKPT" ]] || die "give both --data and --checkpoint (or neither, for the demo)"
 [[ -f "$DATA/train.tsv" && -f "$DATA/valid.tsv" ]] || die "$DATA needs train.tsv and valid.tsv"
@@ -110,6 +118,6 @@ mkdir -p "$OUT"
 "$(console_script physioclr-hydra-train)" --config-dir "$CONFIG_DIR" --config-name "$CONFIG" \
   task.data="$DATA" model.model_path="$CKPT" model.num_labels="$NUM_LABELS" \
   checkpoint.save_dir="$OUT" hydra.run.dir="$OUT" \
-  "${EXTRA[@]+"${EXTRA[@]}"}" "${OVERRIDES[@]+"${OVERRIDES[@]}"}"
+  "${EXTRA[@]+"${EXTRA[@]}"}" "${DEMO_OVERRIDES[@]+"${DEMO_OVERRIDES[@]}"}" "${OVERRIDES[@]+"${OVERRIDES[@]}"}"
 [[ -f "$OUT/checkpoint_best.pt" ]] || die "fine-tuning finished without $OUT/checkpoint_best.pt"
 echo "fine-tuned checkpoint: $OUT/checkpoint_best.pt"

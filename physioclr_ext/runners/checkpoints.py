@@ -52,6 +52,20 @@ def load_model_config(path: str) -> Dict[str, Any]:
     return dict(model)
 
 
+def lead_overrides(path: str) -> List[str]:
+    """The lead selection a checkpoint was trained with (``task.leads_to_load``), as Hydra overrides
+    for fairseq-signals' inference, which otherwise reads every lead with its own task config;
+    empty where the checkpoint used every lead."""
+    import torch
+
+    cfg = torch.load(path, map_location="cpu", weights_only=False).get("cfg") or {}
+    task = (cfg.get("task") if hasattr(cfg, "get") else None) or {}
+    if not task.get("leads_to_load"):
+        return []
+    return [format_override("+task.leads_to_load", task["leads_to_load"]),
+            format_override("task.enable_padding_leads", bool(task.get("enable_padding_leads")))]
+
+
 def format_override(key: str, value: Any) -> str:
     """One Hydra 1.0 command-line override; strings are quoted so that brackets
     and commas inside them (``"[(256, 2, 2)] * 4"``) stay one string."""
@@ -148,7 +162,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     ft = sub.add_parser("finetune-config", help="print the default fine-tuning config name for a checkpoint")
     ft.add_argument("checkpoint")
     ft.add_argument("--tiny", action="store_true", help="the tiny CPU variant")
+    leads = sub.add_parser("lead-overrides", help="print the checkpoint's lead selection as Hydra overrides")
+    leads.add_argument("checkpoint")
     args = parser.parse_args(argv)
+    if args.command == "lead-overrides":
+        for line in lead_overrides(args.checkpoint):
+            print(line)
+        return 0
     if args.command == "model-name":
         print(load_model_config(args.checkpoint).get("_name", ""))
         return 0

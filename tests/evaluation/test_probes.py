@@ -91,3 +91,27 @@ def test_linear_probe_falls_back_to_balanced_accuracy():
     x, y = _blobs(20, 2)
     r = linear_probe((x, y), (x[y == 1], y[y == 1]), (x, y), "binary", Cs=(0.01, 1.0))
     assert r["selection_metric"] == "balanced_accuracy" and r["valid_score"] == 1.0
+
+
+def _rare_positive(n, seed, rate=0.09, shift=0.8):
+    """A 9%-positive binary task with overlapping classes (AUROC about 0.7, as the issue's)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < rate).astype(int)
+    x = rng.normal(size=(n, 8))
+    x[:, 0] += shift * y
+    return x, y
+
+
+def test_linear_probe_predicts_the_rare_class_on_imbalanced_labels():
+    """Unweighted, every C predicts only the majority class (balanced accuracy 0.500 at AUROC 0.72)."""
+    train, valid, test = (_rare_positive(600, s) for s in (1, 2, 101))
+    r = linear_probe(train, valid, test, "binary")
+    m = r["metrics"]
+    assert m["auroc"] > 0.65
+    predicted = r["probabilities"] >= 0.5
+    assert 0 < predicted.sum() < len(predicted)
+    assert m["balanced_accuracy"] > 0.6, m
+    for n in (20, 100):  # also with few labels (the few-shot sizes of the protocols)
+        idx = np.r_[np.flatnonzero(train[1] == 1)[: max(2, n // 10)], np.flatnonzero(train[1] == 0)[:n]]
+        small = linear_probe((train[0][idx], train[1][idx]), valid, test, "binary")
+        assert small["metrics"]["balanced_accuracy"] > 0.55, (n, small["metrics"])
