@@ -10,6 +10,7 @@ windows) into a temporary folder, then times ``extract_directory`` with 1 and 2 
 before each run, default delineation) and prints records/s and windows/s. Then prints, per delineation
 method, the agreement of PR, QRS and QT with LUDB's manual delineation (lead II, all records, raw signal).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--mitdb-records", type=int, default=4, help="MIT-BIH records to use (30 min each)")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
-    parser.add_argument("--delineation", default=",".join(DELINEATIONS),
-                        help=f"comma-separated delineation methods to compare on LUDB (default: all of {DELINEATIONS})")
+    parser.add_argument(
+        "--delineation",
+        default=",".join(DELINEATIONS),
+        help=f"comma-separated delineation methods to compare on LUDB (default: all of {DELINEATIONS})",
+    )
     parser.add_argument("--skip-timing", action="store_true", help="only the LUDB agreement (no preprocessing)")
     parser.add_argument("--skip-agreement", action="store_true")
     return parser.parse_args()
@@ -61,8 +65,16 @@ def bench(name: str, data: Path, workers: int) -> dict[str, float | str | int]:
     windows = sum(s["windows"] for s in summary["splits"].values())
     valid = sum(s["valid"] for s in summary["splits"].values())
     records = summary["records"]["total"]
-    return {"dataset": name, "workers": workers, "records": records, "windows": windows, "valid": valid,
-            "seconds": seconds, "records/s": records / seconds, "windows/s": windows / seconds}
+    return {
+        "dataset": name,
+        "workers": workers,
+        "records": records,
+        "windows": windows,
+        "valid": valid,
+        "seconds": seconds,
+        "records/s": records / seconds,
+        "windows/s": windows / seconds,
+    }
 
 
 def print_table(rows: list[dict[str, float | str | int]], header: list[str]) -> None:
@@ -84,8 +96,10 @@ def main() -> None:
 def timing(root: Path, args: argparse.Namespace) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        data = {"ludb": prepare("ludb", root / "ludb", Path(tmp), None),
-                "mitdb": prepare("mitdb", root / "mitdb", Path(tmp), args.mitdb_records)}
+        data = {
+            "ludb": prepare("ludb", root / "ludb", Path(tmp), None),
+            "mitdb": prepare("mitdb", root / "mitdb", Path(tmp), args.mitdb_records),
+        }
         for name, path in data.items():
             for workers in (int(w) for w in args.workers.split(",")):
                 rows.append(bench(name, path, workers))
@@ -98,9 +112,11 @@ def agreement(root: Path, methods: list[str]) -> None:
     for method in methods:
         start = time.perf_counter()
         table = agreement_table(records, delineation=method)
-        print(f"\nLUDB lead II, {len(records)} records, delineation={method} ({time.perf_counter() - start:.0f} s): "
-              f"{table['beats']['matched']} of {table['beats']['annotated']} annotated QRS matched by a detected "
-              "R-peak; detected - annotated (ms):")
+        print(
+            f"\nLUDB lead II, {len(records)} records, delineation={method} ({time.perf_counter() - start:.0f} s): "
+            f"{table['beats']['matched']} of {table['beats']['annotated']} annotated QRS matched by a detected "
+            "R-peak; detected - annotated (ms):"
+        )
         rows += [{"method": method, "interval": k, **v} for k, v in table.items() if k != "beats"]
     print_table(rows, ["method", "interval", "beats", "median_abs_ms", "mean_ms", "within_40ms"])
 

@@ -64,8 +64,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", default=str(REPO / "runs" / "benchmarks" / "mitbih_fewshot"))
     parser.add_argument("--method", default="wav2vec2", help="pretraining config family in configs/pretraining")
     parser.add_argument("--config", default=None, help="pretraining config (default: <method>_tiny)")
-    parser.add_argument("--finetune-config", default=None, help="fine-tuning config (default: the "
-                        "tiny classifier finetuning_ecg.sh picks for the pretrained model)")
+    parser.add_argument(
+        "--finetune-config",
+        default=None,
+        help="fine-tuning config (default: the tiny classifier finetuning_ecg.sh picks for the pretrained model)",
+    )
     parser.add_argument("--pretrain-updates", type=int, default=400)
     parser.add_argument("--finetune-updates", type=int, default=100)
     parser.add_argument("--n", type=int, nargs="+", default=[10, 50, 100])
@@ -81,8 +84,16 @@ def preprocess(data_root: str, out: str, workers: int, features: bool) -> str:
 
     data = os.path.join(out, "data")
     extra = {"features": True, "features_pca": 50} if features else {}
-    preprocess_and_extract(PreprocessConfig.from_preset("mitbih_fewshot", input=os.path.join(data_root, "mitdb"), output=data,
-                                                        workers=workers, progress=True, **extra))
+    preprocess_and_extract(
+        PreprocessConfig.from_preset(
+            "mitbih_fewshot",
+            input=os.path.join(data_root, "mitdb"),
+            output=data,
+            workers=workers,
+            progress=True,
+            **extra,
+        )
+    )
     return data
 
 
@@ -99,19 +110,37 @@ def main() -> int:
     if not os.path.exists(ckpt):
         config = args.config or f"{args.method}_tiny"
         config_dir = os.path.join(REPO_CONFIGS, "pretraining")
-        spec = TrainSpec(config_dir, config, SIGNAL_OVERRIDES + model_overrides(config_dir, config)
-                         + [f"optimization.max_update={args.pretrain_updates}", "optimization.max_epoch=0"])
+        spec = TrainSpec(
+            config_dir,
+            config,
+            SIGNAL_OVERRIDES
+            + model_overrides(config_dir, config)
+            + [f"optimization.max_update={args.pretrain_updates}", "optimization.max_epoch=0"],
+        )
         ckpt = pretrain(spec, data, os.path.dirname(ckpt), seed=0)
     finetune_config = args.finetune_config or checkpoint_finetune_config(ckpt, tiny=True)
     config_dir = os.path.join(REPO_CONFIGS, "finetuning")
-    spec = TrainSpec(config_dir, finetune_config, SIGNAL_OVERRIDES + model_overrides(config_dir, finetune_config)
-                     + [f"optimization.max_update={args.finetune_updates}"])
+    spec = TrainSpec(
+        config_dir,
+        finetune_config,
+        SIGNAL_OVERRIDES
+        + model_overrides(config_dir, finetune_config)
+        + [f"optimization.max_update={args.finetune_updates}"],
+    )
     runs = few_shot(data, ckpt, os.path.join(args.out, "runs"), args.n, args.seeds, spec, balanced=args.balanced)
-    meta = {"command": command_line(), "seeds": args.seeds, "n": args.n, "balanced": args.balanced,
-            "split": "MIT-BIH DS1 (train, 20% of patients valid) / DS2 (test), de Chazal 2004; 202 dropped",
-            "checkpoint": os.path.abspath(ckpt), "checkpoint_sha256": file_sha256(ckpt),
-            "method": args.method, "finetune_config": finetune_config, "pretrain_updates": args.pretrain_updates,
-            "finetune_updates": args.finetune_updates}
+    meta = {
+        "command": command_line(),
+        "seeds": args.seeds,
+        "n": args.n,
+        "balanced": args.balanced,
+        "split": "MIT-BIH DS1 (train, 20% of patients valid) / DS2 (test), de Chazal 2004; 202 dropped",
+        "checkpoint": os.path.abspath(ckpt),
+        "checkpoint_sha256": file_sha256(ckpt),
+        "method": args.method,
+        "finetune_config": finetune_config,
+        "pretrain_updates": args.pretrain_updates,
+        "finetune_updates": args.finetune_updates,
+    }
     write_run_results(args.out, runs, meta)
     return 0
 

@@ -36,9 +36,24 @@ def main() -> int:
     parser.add_argument("--pretrain-updates", type=int, default=200)
     parser.add_argument("--finetune-updates", type=int, default=100)
     args = parser.parse_args()
-    cmd = [sys.executable, "-m", "physioclr_ext.evaluation", "repeated", "--data", args.data, "--out", args.out,
-           "--repeats", str(args.repeats), "--seed", str(args.seed), "--finetune-config", "ecg_ssl_classifier_tiny",
-           "--pretrain-config", args.pretrain_config]
+    cmd = [
+        sys.executable,
+        "-m",
+        "physioclr_ext.evaluation",
+        "repeated",
+        "--data",
+        args.data,
+        "--out",
+        args.out,
+        "--repeats",
+        str(args.repeats),
+        "--seed",
+        str(args.seed),
+        "--finetune-config",
+        "ecg_ssl_classifier_tiny",
+        "--pretrain-config",
+        args.pretrain_config,
+    ]
     for item in ONE_LEAD + ["model.in_channels=1", f"optimization.max_update={args.pretrain_updates}"]:
         cmd += ["--pretrain-override", item]
     for item in ONE_LEAD + [f"optimization.max_update={args.finetune_updates}"]:

@@ -8,6 +8,7 @@ Each dataset is preprocessed into a temporary folder (removed afterwards,
 or kept under --output) with the default options (or --preset); prints a table of
 records, windows, wall-clock seconds and records per second.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,26 +28,38 @@ DATASETS = {"mitdb": "mitdb", "ludb": "ludb"}
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"),
-                        help="folder holding mitdb/ and ludb/ (default: ../shared/data)")
+    parser.add_argument(
+        "--data-root",
+        default=str(REPO.parent / "shared" / "data"),
+        help="folder holding mitdb/ and ludb/ (default: ../shared/data)",
+    )
     parser.add_argument("--datasets", default="mitdb,ludb", help="comma-separated subset of mitdb,ludb")
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--preset", choices=list(PRESETS), default=None)
-    parser.add_argument("--output", default=None,
-                        help="write outputs under this folder and keep them (default: a temp folder)")
+    parser.add_argument(
+        "--output", default=None, help="write outputs under this folder and keep them (default: a temp folder)"
+    )
     return parser.parse_args()
 
 
 def bench(name: str, source: Path, out: Path, args: argparse.Namespace) -> dict[str, float | str | int]:
-    config = PreprocessConfig.from_preset(args.preset, input=str(source), output=str(out),
-                                          workers=args.workers, progress=False)
+    config = PreprocessConfig.from_preset(
+        args.preset, input=str(source), output=str(out), workers=args.workers, progress=False
+    )
     start = time.perf_counter()
     summary = run(config)
     seconds = time.perf_counter() - start
     records = summary["records"]["succeeded"]
     windows = sum(s["windows"] for s in summary["splits"].values())
-    return {"dataset": name, "records": records, "failed": summary["records"]["failed"],
-            "windows": windows, "seconds": seconds, "records/s": records / seconds, "workers": args.workers}
+    return {
+        "dataset": name,
+        "records": records,
+        "failed": summary["records"]["failed"],
+        "windows": windows,
+        "seconds": seconds,
+        "records/s": records / seconds,
+        "workers": args.workers,
+    }
 
 
 def print_table(rows: list[dict[str, float | str | int]]) -> None:

@@ -35,8 +35,9 @@ def run_gloo_workers(check: Callable[[int], None], world: int, tmp_path: Path, t
     thread, so the parent's OpenMP pool is never touched after the fork.
     """
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    context = mp.start_processes(_worker, args=(check, world, str(tmp_path / "init")), nprocs=world, join=False,
-                                 start_method=method)
+    context = mp.start_processes(
+        _worker, args=(check, world, str(tmp_path / "init")), nprocs=world, join=False, start_method=method
+    )
     deadline = time.monotonic() + timeout
     while not context.join(timeout=5):
         if time.monotonic() > deadline:

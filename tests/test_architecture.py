@@ -123,9 +123,7 @@ def _cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
 def _internal(graph: Dict[str, Set[str]]) -> Dict[str, Set[str]]:
     # A package's __init__ re-exporting its own modules is not a dependency between files.
     return {
-        m: {t for t in ts if t in graph and not t.startswith(m + ".")}
-        for m, ts in graph.items()
-        if _layer(m) != ""
+        m: {t for t in ts if t in graph and not t.startswith(m + ".")} for m, ts in graph.items() if _layer(m) != ""
     }
 
 

@@ -5,6 +5,7 @@ numbers are made on the generator's device and then moved to the data's
 device, so a CPU generator also drives CUDA data (and the global RNG is never
 touched).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -29,7 +30,9 @@ def randint(high: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.minimum((u * (high + 1).double()).long(), high)
 
 
-def random_permutations(shape: tuple[int, ...], m: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+def random_permutations(
+    shape: tuple[int, ...], m: int, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
     """``shape + (m,)`` int64 tensor whose last axis holds independent random permutations of ``0..m-1``."""
     return uniform((*shape, m), generator, device).argsort(dim=-1)
 
@@ -40,7 +43,9 @@ def span_mask(start: torch.Tensor, length: torch.Tensor, t: int) -> torch.Tensor
     return (idx >= start.unsqueeze(-1)) & (idx < (start + length).unsqueeze(-1))
 
 
-def span_lengths(scale: Sequence[float], n: int, t: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+def span_lengths(
+    scale: Sequence[float], n: int, t: int, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
     """``(n,)`` int64 span lengths ``round(s * t)`` with ``s ~ U[scale[0], scale[1]]``."""
     lo, hi = check_scale(scale)
     s = lo + (hi - lo) * uniform((n,), generator, device).double()

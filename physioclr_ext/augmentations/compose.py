@@ -9,6 +9,7 @@ A pipeline is written as a list of dicts (as it comes from YAML)::
 per-example probability of applying it, and every other key is passed to the
 augmentation as a keyword argument.
 """
+
 from __future__ import annotations
 
 import inspect

@@ -7,6 +7,7 @@ the crop at random sorted output positions and interpolating between them;
 here the crop is resampled on a uniform grid with linear interpolation, which
 is the plain "resize" the method describes and is deterministic given the crop.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -8,6 +8,7 @@ masks; here each call draws fresh masks from an explicit generator.
 "Self-supervised representation learning from 12-lead ECG data" (Computers in
 Biology and Medicine 2022; tmehari/ecg-selfsupervised).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -5,6 +5,7 @@ representation learning for emotion recognition" (IEEE TAFFC 2020), in the
 per-lead relative form of KU-AI4H/Contrastive-ECG
 (``gaussian_noise_augmentation``).
 """
+
 from __future__ import annotations
 
 import torch

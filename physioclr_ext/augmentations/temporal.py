@@ -5,6 +5,7 @@ representation learning for emotion recognition" (IEEE TAFFC 2020), in the
 batched form of KU-AI4H/Contrastive-ECG (``CL_augmentations.py``), but draw
 from an explicit generator instead of re-seeding the global RNG per call.
 """
+
 from __future__ import annotations
 
 import torch

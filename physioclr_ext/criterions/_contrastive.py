@@ -11,7 +11,9 @@ from fairseq_signals.logging import metrics
 from physioclr_ext.losses.distributed import get_world_size
 
 
-def fairseq_scaled(loss: torch.Tensor, logs: Dict[str, float], nsignals: int) -> Tuple[torch.Tensor, int, Dict[str, Any]]:
+def fairseq_scaled(
+    loss: torch.Tensor, logs: Dict[str, float], nsignals: int
+) -> Tuple[torch.Tensor, int, Dict[str, Any]]:
     """Adapt a loss whose value is global and whose gradient is this worker's share
     (see :mod:`physioclr_ext.losses.distributed`) to fairseq-signals' trainer.
 

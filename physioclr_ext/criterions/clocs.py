@@ -7,7 +7,6 @@ code keeps only the last pair for CMLC and CMSMLC), with every instance of the s
 further positive.
 """
 
-
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 

@@ -8,7 +8,6 @@ summed gradients by the summed ``sample_size`` of all data-parallel workers, so 
 the mean error over every masked patch of the global batch.
 """
 
-
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -22,8 +21,9 @@ from physioclr_ext.losses.masked_reconstruction import masked_reconstruction_los
 
 @dataclass
 class MaskedReconstructionCriterionConfig(Dataclass):
-    norm_target: bool = field(default=True, metadata={
-        "help": "normalise each target patch by its own mean and std (MAE norm_pix_loss)"})
+    norm_target: bool = field(
+        default=True, metadata={"help": "normalise each target patch by its own mean and std (MAE norm_pix_loss)"}
+    )
     eps: float = field(default=1e-6, metadata={"help": "variance epsilon of the target normalisation"})
 
 
@@ -35,8 +35,9 @@ class MaskedReconstructionCriterion(BaseCriterion):
 
     def forward(self, model: Any, sample: Dict[str, Any], reduce: bool = True) -> Tuple[torch.Tensor, int, Dict]:
         out = model(**sample["net_input"])
-        loss, logs = masked_reconstruction_loss(out["pred"], out["target"], out["mask"],
-                                                norm_target=self.norm_target, eps=self.eps, reduction="sum")
+        loss, logs = masked_reconstruction_loss(
+            out["pred"], out["target"], out["mask"], norm_target=self.norm_target, eps=self.eps, reduction="sum"
+        )
         n_masked = int(logs["n_masked"])
         n_visible = int(out["mask"].numel()) - n_masked
         logging_output = {
@@ -52,6 +53,7 @@ class MaskedReconstructionCriterion(BaseCriterion):
     @staticmethod
     def reduce_metrics(logging_outputs: List[Dict[str, Any]], prefix: Optional[str] = None) -> None:
         """Means over all masked (visible) patches of all workers; ``loss`` equals ``loss_masked``."""
+
         def total(key: str) -> float:
             return sum(log.get(key, 0) for log in logging_outputs)
 

@@ -5,7 +5,6 @@ A thin adapter: unpack ``z`` (2, B, P) from the model output, call
 return ``(loss, sample_size, logging_output)``.
 """
 
-
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 

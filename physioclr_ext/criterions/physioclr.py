@@ -10,7 +10,6 @@ worker's share of the gradient; :func:`~physioclr_ext.criterions._contrastive.fa
 that into the single-process gradient under fairseq-signals' gradient scaling.
 """
 
-
 from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -21,8 +20,14 @@ from fairseq_signals.dataclass import Dataclass
 from physioclr_ext.criterions._contrastive import fairseq_scaled, reduce_contrastive_metrics
 from physioclr_ext.losses.physioclr import PhysioCLRLossConfig, physioclr_loss
 
-LOGGED = ("loss_contrastive", "loss_reconstruction", "loss_peak", "positives_per_anchor", "negatives_per_anchor",
-          "n_no_negative")
+LOGGED = (
+    "loss_contrastive",
+    "loss_reconstruction",
+    "loss_peak",
+    "positives_per_anchor",
+    "negatives_per_anchor",
+    "n_no_negative",
+)
 
 
 @dataclass
@@ -31,8 +36,10 @@ class PhysioCLRCriterionConfig(PhysioCLRLossConfig, Dataclass):
     once) and how to read the model's peak map. Whether the temporal neighbour is a positive is the task's
     ``use_neighbour``."""
 
-    peak_sigmoid: bool = field(default=True, metadata={
-        "help": "compare sigmoid(peak-map logits) with the [0, 1] target map (false: the raw head output)"})
+    peak_sigmoid: bool = field(
+        default=True,
+        metadata={"help": "compare sigmoid(peak-map logits) with the [0, 1] target map (false: the raw head output)"},
+    )
 
 
 @register_criterion("physioclr", dataclass=PhysioCLRCriterionConfig)
@@ -52,10 +59,19 @@ class PhysioCLRCriterion(BaseCriterion):
         peak_map = torch.sigmoid(out["peak_map"]) if self.peak_sigmoid else out["peak_map"]
         neighbour: Optional[torch.Tensor] = out.get("h_neighbour") if self.use_neighbour else None
         loss, logs = physioclr_loss(
-            out["h"], out["h_shuffled"], sample["features"], out["reconstruction"], sample["net_input"]["source"],
-            peak_map, sample["r_peaks"], float(sample["sample_rate"]), neighbour=neighbour,
-            neighbour_valid=sample.get("neighbour_valid"), feature_valid=sample.get("feature_valid"),
-            cfg=self.loss_cfg)
+            out["h"],
+            out["h_shuffled"],
+            sample["features"],
+            out["reconstruction"],
+            sample["net_input"]["source"],
+            peak_map,
+            sample["r_peaks"],
+            float(sample["sample_rate"]),
+            neighbour=neighbour,
+            neighbour_valid=sample.get("neighbour_valid"),
+            feature_valid=sample.get("feature_valid"),
+            cfg=self.loss_cfg,
+        )
         return fairseq_scaled(loss, logs, nsignals=out["h"].shape[0])
 
     @staticmethod

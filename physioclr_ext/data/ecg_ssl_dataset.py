@@ -76,8 +76,15 @@ def _view_maker(augmentations: Optional[Sequence[Dict[str, Any]]]) -> Optional[T
 class ECGSSLDataset(_ViewsMixin, FileECGDataset):
     """Windows of a ``path<TAB>size`` manifest; modes ``views`` and ``cmlc``."""
 
-    def __init__(self, manifest_path: str, sample_rate: Optional[int], mode: str = "views",
-                 augmentations: Optional[Sequence[Dict[str, Any]]] = None, seed: int = 1, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        manifest_path: str,
+        sample_rate: Optional[int],
+        mode: str = "views",
+        augmentations: Optional[Sequence[Dict[str, Any]]] = None,
+        seed: int = 1,
+        **kwargs: Any,
+    ) -> None:
         if mode not in ("views", "cmlc"):
             raise ValueError(f"ECGSSLDataset serves modes views and cmlc, not {mode!r}")
         super().__init__(manifest_path=manifest_path, sample_rate=sample_rate, **kwargs)
@@ -88,8 +95,7 @@ class ECGSSLDataset(_ViewsMixin, FileECGDataset):
         path = os.path.join(self.root_dir, str(self.fnames[index]))
         mat = scipy.io.loadmat(path)
         feats = torch.from_numpy(np.asarray(mat["feats"], dtype=np.float32))
-        return {"id": index, "source": self.postprocess(feats, mat["curr_sample_rate"]),
-                "patient_id": _patient_id(mat)}
+        return {"id": index, "source": self.postprocess(feats, mat["curr_sample_rate"]), "patient_id": _patient_id(mat)}
 
     def collator(self, samples: List[Dict[str, Any]]) -> Dict[str, Any]:
         samples = [s for s in samples if s["source"] is not None]
@@ -99,8 +105,9 @@ class ECGSSLDataset(_ViewsMixin, FileECGDataset):
 class ECGSegmentPairDataset(_ViewsMixin, CMSCECGDataset):
     """Adjacent window pairs of a CMSC manifest, joined in time; modes ``cmsc`` and ``cmsmlc``."""
 
-    def __init__(self, manifest_path: str, sample_rate: Optional[int], mode: str = "cmsc", seed: int = 1,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, manifest_path: str, sample_rate: Optional[int], mode: str = "cmsc", seed: int = 1, **kwargs: Any
+    ) -> None:
         if mode not in ("cmsc", "cmsmlc"):
             raise ValueError(f"ECGSegmentPairDataset serves modes cmsc and cmsmlc, not {mode!r}")
         super().__init__(manifest_path=manifest_path, sample_rate=sample_rate, **kwargs)
@@ -113,8 +120,9 @@ class ECGSegmentPairDataset(_ViewsMixin, CMSCECGDataset):
         feats, patient = [], -1
         for segment in self.segments[index][:2]:
             mat = scipy.io.loadmat(os.path.join(self.root_dir, f"{fname}_{segment}.{self.ext}"))
-            feats.append(self.postprocess(torch.from_numpy(np.asarray(mat["feats"], dtype=np.float32)),
-                                          mat["curr_sample_rate"]))
+            feats.append(
+                self.postprocess(torch.from_numpy(np.asarray(mat["feats"], dtype=np.float32)), mat["curr_sample_rate"])
+            )
             patient = _patient_id(mat)
         length = min(f.shape[-1] for f in feats)
         return {"id": index, "source": torch.cat([f[..., :length] for f in feats], dim=-1), "patient_id": patient}

@@ -62,7 +62,7 @@ def temporal_neighbours(data_dir: str) -> Dict[str, str]:
 
 def _fit(x: torch.Tensor, length: int, start: int = 0) -> torch.Tensor:
     """``x`` (C, T) cropped from ``start`` or zero-padded on the right to ``(C, length)``."""
-    x = x[:, start:start + length]
+    x = x[:, start : start + length]
     return torch.nn.functional.pad(x, (0, length - x.shape[-1])) if x.shape[-1] < length else x
 
 
@@ -79,8 +79,16 @@ class PhysioCLRDataset(_ViewsMixin, FileECGDataset):
         **kwargs: fairseq-signals ``FileECGDataset`` options (pad, leads_to_load, max_sample_size, ...).
     """
 
-    def __init__(self, manifest_path: str, sample_rate: Optional[int], feature_set: str = "vectors",
-                 shuffle_mode: str = "keep_ends", use_neighbour: bool = True, seed: int = 1, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        manifest_path: str,
+        sample_rate: Optional[int],
+        feature_set: str = "vectors",
+        shuffle_mode: str = "keep_ends",
+        use_neighbour: bool = True,
+        seed: int = 1,
+        **kwargs: Any,
+    ) -> None:
         if feature_set not in FEATURE_SETS:
             raise ValueError(f"feature_set must be one of {FEATURE_SETS}, not {feature_set!r}")
         super().__init__(manifest_path=manifest_path, sample_rate=sample_rate, **kwargs)
@@ -106,7 +114,9 @@ class PhysioCLRDataset(_ViewsMixin, FileECGDataset):
         row = self.rows[index]
         neighbour = self.neighbours.get(fname)
         return {
-            "id": index, "source": source, "sample_rate": rate,
+            "id": index,
+            "source": source,
+            "sample_rate": rate,
             "features": torch.from_numpy(self.features[row]),
             "feature_valid": bool(self.feature_valid[row]),
             "r_peaks": torch.as_tensor(self.r_peaks[row], dtype=torch.long),
@@ -129,7 +139,7 @@ class PhysioCLRDataset(_ViewsMixin, FileECGDataset):
             size = s["source"].shape[-1]
             start = int(torch.randint(0, size - length + 1, (1,), generator=generator)) if size > length else 0
             sources.append(_fit(s["source"], length, start))
-            padding_mask[i, :, size - start:] = True
+            padding_mask[i, :, size - start :] = True
             r = s["r_peaks"] - start
             peaks.append(r[(r >= 0) & (r < min(length, size - start))])
             n = s["neighbour"]
@@ -140,7 +150,8 @@ class PhysioCLRDataset(_ViewsMixin, FileECGDataset):
         if self.pad:
             net_input["padding_mask"] = padding_mask
         return {
-            "id": ids, "net_input": net_input,
+            "id": ids,
+            "net_input": net_input,
             "features": torch.stack([s["features"] for s in samples]),
             "feature_valid": torch.tensor([s["feature_valid"] for s in samples], dtype=torch.bool),
             "neighbour_valid": torch.tensor([s["neighbour"] is not None for s in samples], dtype=torch.bool),

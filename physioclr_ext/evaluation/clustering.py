@@ -46,7 +46,10 @@ def _internal_scores(x: np.ndarray, assign: np.ndarray, seed: int, sample_size: 
 
 
 def cluster_embeddings(
-    x: np.ndarray, labels: np.ndarray, n_clusters: Optional[int] = None, seed: int = 0,
+    x: np.ndarray,
+    labels: np.ndarray,
+    n_clusters: Optional[int] = None,
+    seed: int = 0,
     silhouette_sample: Optional[int] = 10000,
 ) -> Dict[str, Any]:
     """k-means on embeddings (N, E), scored against the labels.

@@ -60,8 +60,9 @@ class Embeddings:
     def select(self, indices: Union[Sequence[int], np.ndarray]) -> Embeddings:
         """The rows ``indices`` as a new :class:`Embeddings`."""
         rows = np.asarray(indices, dtype=np.int64)
-        return Embeddings(self.x[rows], self.labels[rows], self.idx[rows],
-                          self.patients[rows], [self.paths[int(i)] for i in rows])
+        return Embeddings(
+            self.x[rows], self.labels[rows], self.idx[rows], self.patients[rows], [self.paths[int(i)] for i in rows]
+        )
 
     def targets(self, task: TaskType) -> np.ndarray:
         """Labels in the convention of :mod:`~physioclr_ext.evaluation.metrics`.
@@ -110,8 +111,7 @@ def _validate(emb: Embeddings, where: str) -> None:
     if emb.labels.ndim != 2:
         raise ValueError(f"{where}: labels must be (N, L), got shape {emb.labels.shape}")
     n = len(emb.x)
-    lengths = {"labels": len(emb.labels), "idx": len(emb.idx), "patients": len(emb.patients),
-               "paths": len(emb.paths)}
+    lengths = {"labels": len(emb.labels), "idx": len(emb.idx), "patients": len(emb.patients), "paths": len(emb.paths)}
     wrong = {k: v for k, v in lengths.items() if v != n}
     if wrong:
         detail = ", ".join(f"{k} has {v}" for k, v in wrong.items())
@@ -129,8 +129,7 @@ def _files(directory: str, subset: str) -> Dict[str, str]:
 def subsets(directory: str) -> List[str]:
     """Sorted names of the subsets with embeddings (``<subset>.npy``) in ``directory``."""
     companions = tuple(s for s in _SUFFIXES.values() if s.endswith(".npy"))
-    names = [f[: -len(".npy")] for f in os.listdir(directory)
-             if f.endswith(".npy") and not f.endswith(companions)]
+    names = [f[: -len(".npy")] for f in os.listdir(directory) if f.endswith(".npy") and not f.endswith(companions)]
     return sorted(names)
 
 

@@ -46,10 +46,28 @@ from typing import Dict, List, Optional, Tuple
 INNER = "train_inner"
 EPOCH = "train"
 
-BOOKKEEPING = frozenset({
-    "epoch", "update", "num_updates", "lr", "gnorm", "clip", "loss_scale", "ups", "wps", "wpb", "bsz",
-    "train_wall", "wall", "gb_free", "nsignals", "nsentences", "ntokens", "sample_size",
-})
+BOOKKEEPING = frozenset(
+    {
+        "epoch",
+        "update",
+        "num_updates",
+        "lr",
+        "gnorm",
+        "clip",
+        "loss_scale",
+        "ups",
+        "wps",
+        "wpb",
+        "bsz",
+        "train_wall",
+        "wall",
+        "gb_free",
+        "nsignals",
+        "nsentences",
+        "ntokens",
+        "sample_size",
+    }
+)
 """Keys the trainer (not the criterion) logs; never plotted."""
 
 _HYDRA = re.compile(r"^\[[^\]]*\]\[(?P<name>[^\]]+)\]\[[A-Z]+\] - (?P<msg>.*)$")
@@ -84,8 +102,12 @@ class LossCurves:
     source: Optional[str] = None
 
     def to_dict(self) -> Dict[str, object]:
-        return {"source": self.source, "formats": self.formats, "terms": self.terms,
-                "series": {tag: s.to_dict() for tag, s in self.series.items()}}
+        return {
+            "source": self.source,
+            "formats": self.formats,
+            "terms": self.terms,
+            "series": {tag: s.to_dict() for tag, s in self.series.items()},
+        }
 
 
 def _number(text: object) -> Optional[float]:
@@ -98,7 +120,7 @@ def _number(text: object) -> Optional[float]:
 
 def _strip_tag(stats: Dict[str, object], tag: str) -> Dict[str, object]:
     prefix = tag + "_"
-    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in stats.items()}
+    return {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in stats.items()}
 
 
 def _parse_json(msg: str, name: Optional[str]) -> Optional[Tuple[str, Dict[str, object], str]]:
@@ -195,13 +217,16 @@ def parse_log_text(text: str, source: Optional[str] = None) -> LossCurves:
     if not points:
         raise LossLogError(
             f"no training progress line (train_inner/train/valid with num_updates) found{where}; "
-            "fairseq-signals writes them with common.log_format=json or simple (tqdm logs epoch summaries only)")
+            "fairseq-signals writes them with common.log_format=json or simple (tqdm logs epoch summaries only)"
+        )
     terms: List[str] = []
     for p in points.values():
         for stats in p.values():
             terms += [k for k in stats if _is_term(k) and k not in terms]
     if not terms:
-        raise LossLogError(f"the progress lines{where} log no loss term, only the trainer's bookkeeping (lr, gnorm, ...)")
+        raise LossLogError(
+            f"the progress lines{where} log no loss term, only the trainer's bookkeeping (lr, gnorm, ...)"
+        )
     terms = [t for t in terms if t == "loss"] + [t for t in terms if t != "loss"]
     series = {}
     for tag, p in points.items():
@@ -254,7 +279,7 @@ def plot_loss_curves(curves: LossCurves, path: str, title: str = "") -> str:
         ax.set_xlabel("update")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
-    for ax in axes[len(terms):]:
+    for ax in axes[len(terms) :]:
         ax.set_visible(False)
     if title:
         fig.suptitle(title)

@@ -95,9 +95,7 @@ def _auc_pair(y: np.ndarray, p: np.ndarray) -> tuple:
     return float(roc_auc_score(y, p)), float(average_precision_score(y, p))
 
 
-def classification_metrics(
-    y: np.ndarray, p: np.ndarray, task: TaskType, threshold: float = 0.5
-) -> Dict[str, float]:
+def classification_metrics(y: np.ndarray, p: np.ndarray, task: TaskType, threshold: float = 0.5) -> Dict[str, float]:
     """Accuracy, balanced accuracy, macro F1, AUROC and AUPRC.
 
     Multilabel accuracy and balanced accuracy are the means over labels of the

@@ -98,8 +98,14 @@ def _json_safe(metrics: Dict[str, float]) -> Dict[str, Optional[float]]:
 
 
 def _csv_rows(
-    manifest: Manifest, y: np.ndarray, p: np.ndarray, pred: np.ndarray,
-    idx: Sequence[int], patients: Sequence[int], task: TaskType, names: List[str],
+    manifest: Manifest,
+    y: np.ndarray,
+    p: np.ndarray,
+    pred: np.ndarray,
+    idx: Sequence[int],
+    patients: Sequence[int],
+    task: TaskType,
+    names: List[str],
 ) -> Tuple[List[str], List[list]]:
     header = ["path", "idx", "patient_id"]
     if task == "multilabel":

@@ -96,7 +96,12 @@ def selection_score(y: np.ndarray, p: np.ndarray, task: TaskType) -> Tuple[str, 
 
 
 def linear_probe(
-    train: XY, valid: XY, test: XY, task: TaskType, Cs: Sequence[float] = DEFAULT_CS, seed: int = 0,
+    train: XY,
+    valid: XY,
+    test: XY,
+    task: TaskType,
+    Cs: Sequence[float] = DEFAULT_CS,
+    seed: int = 0,
 ) -> Dict[str, Any]:
     """Logistic-regression probe on standardised embeddings, C chosen on ``valid``.
 
@@ -151,15 +156,19 @@ def nearest_neighbours(train_x: np.ndarray, test_x: np.ndarray, k: int, chunk: i
     k = min(k, len(b))
     out = np.empty((len(a), k), dtype=np.int64)
     for start in range(0, len(a), chunk):
-        sims = a[start:start + chunk] @ b.T
+        sims = a[start : start + chunk] @ b.T
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1, kind="stable")
-        out[start:start + chunk] = np.take_along_axis(top, order, axis=1)
+        out[start : start + chunk] = np.take_along_axis(top, order, axis=1)
     return out
 
 
 def knn_classify(
-    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, task: TaskType, k: int = 5,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    task: TaskType,
+    k: int = 5,
     n_classes: Optional[int] = None,
 ) -> np.ndarray:
     """Cosine k-NN probabilities: the share of the k nearest training examples per class.

@@ -47,8 +47,14 @@ def subsample(train: Embeddings, task: TaskType, n: Optional[int], seed: int, ba
 
 
 def aggregate(
-    runs: List[Dict[str, float]], probs: List[np.ndarray], y_test: np.ndarray, task: TaskType, ci: str,
-    n_boot: int = 1000, groups: Optional[np.ndarray] = None, boot_seed: int = 0,
+    runs: List[Dict[str, float]],
+    probs: List[np.ndarray],
+    y_test: np.ndarray,
+    task: TaskType,
+    ci: str,
+    n_boot: int = 1000,
+    groups: Optional[np.ndarray] = None,
+    boot_seed: int = 0,
 ) -> Dict[str, Dict[str, Any]]:
     """Per metric: mean over runs, interval (``t`` or ``bootstrap``) and per-run values."""
     if ci not in ("t", "bootstrap"):
@@ -62,8 +68,16 @@ def aggregate(
 
 
 def evaluate_settings(
-    train: Embeddings, test: Embeddings, task: TaskType, fit: FitFn, n_train: Optional[Sequence[int]],
-    seeds: Sequence[int], balanced: bool = False, ci: str = "t", n_boot: int = 1000, bootstrap_by: str = "example",
+    train: Embeddings,
+    test: Embeddings,
+    task: TaskType,
+    fit: FitFn,
+    n_train: Optional[Sequence[int]],
+    seeds: Sequence[int],
+    balanced: bool = False,
+    ci: str = "t",
+    n_boot: int = 1000,
+    bootstrap_by: str = "example",
 ) -> Tuple[Dict[str, Any], Dict[str, List[Dict[str, Any]]]]:
     """Run ``fit`` for every training size and seed; ``(results, extras per setting)``."""
     y_test = test.targets(task)
@@ -98,19 +112,47 @@ def _finish(out: str, results: Dict[str, Any], meta: Dict[str, Any]) -> Dict[str
     return {"results": results, "meta": meta, "paths": paths, "markdown": markdown}
 
 
-def _meta(embeddings: str, names: Dict[str, str], sets: Dict[str, Embeddings], task: TaskType, seeds: Sequence[int],
-          ci: str, n_boot: int, bootstrap_by: str, **extra: Any) -> Dict[str, Any]:
+def _meta(
+    embeddings: str,
+    names: Dict[str, str],
+    sets: Dict[str, Embeddings],
+    task: TaskType,
+    seeds: Sequence[int],
+    ci: str,
+    n_boot: int,
+    bootstrap_by: str,
+    **extra: Any,
+) -> Dict[str, Any]:
     embed = read_metadata(embeddings)
     boot: Dict[str, Any] = {"n_boot": n_boot, "bootstrap_by": bootstrap_by} if ci == "bootstrap" else {}
-    return build_meta(seeds, names, embed.get("checkpoint"), embed.get("checkpoint_sha256"), ci, task=task,
-                      embeddings=os.path.abspath(embeddings), n_examples={r: len(e) for r, e in sets.items()},
-                      embed=embed, **boot, **extra)
+    return build_meta(
+        seeds,
+        names,
+        embed.get("checkpoint"),
+        embed.get("checkpoint_sha256"),
+        ci,
+        task=task,
+        embeddings=os.path.abspath(embeddings),
+        n_examples={r: len(e) for r, e in sets.items()},
+        embed=embed,
+        **boot,
+        **extra,
+    )
 
 
 def run_linear_probe(
-    embeddings: str, out: str, train_subset: str = "train", valid_subset: str = "valid", test_subset: str = "test",
-    n_train: Optional[Sequence[int]] = None, balanced: bool = False, seeds: Sequence[int] = (0, 1, 2, 3, 4),
-    ci: str = "t", task: Optional[TaskType] = None, Cs: Sequence[float] = DEFAULT_CS, n_boot: int = 1000,
+    embeddings: str,
+    out: str,
+    train_subset: str = "train",
+    valid_subset: str = "valid",
+    test_subset: str = "test",
+    n_train: Optional[Sequence[int]] = None,
+    balanced: bool = False,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    ci: str = "t",
+    task: Optional[TaskType] = None,
+    Cs: Sequence[float] = DEFAULT_CS,
+    n_boot: int = 1000,
     bootstrap_by: str = "example",
 ) -> Dict[str, Any]:
     """Linear-probe protocol (see the module docstring); writes results.json/results.md into ``out``."""
@@ -123,17 +165,40 @@ def run_linear_probe(
         r = linear_probe((train.x, train.targets(task)), valid, test, task, Cs, seed)
         return r["probabilities"], {"best_C": r["best_C"], "valid_score": r["valid_score"]}
 
-    results, extras = evaluate_settings(sets["train"], sets["test"], task, fit, n_train, seeds, balanced, ci,
-                                        n_boot, bootstrap_by)
-    meta = _meta(embeddings, names, sets, task, seeds, ci, n_boot, bootstrap_by, protocol="linear-probe",
-                 n_train=list(n_train) if n_train else None, balanced=balanced, Cs=list(Cs), runs=extras)
+    results, extras = evaluate_settings(
+        sets["train"], sets["test"], task, fit, n_train, seeds, balanced, ci, n_boot, bootstrap_by
+    )
+    meta = _meta(
+        embeddings,
+        names,
+        sets,
+        task,
+        seeds,
+        ci,
+        n_boot,
+        bootstrap_by,
+        protocol="linear-probe",
+        n_train=list(n_train) if n_train else None,
+        balanced=balanced,
+        Cs=list(Cs),
+        runs=extras,
+    )
     return _finish(out, results, meta)
 
 
 def run_knn(
-    embeddings: str, out: str, train_subset: str = "train", test_subset: str = "test",
-    n_train: Optional[Sequence[int]] = None, balanced: bool = False, seeds: Sequence[int] = (0, 1, 2, 3, 4),
-    ci: str = "t", task: Optional[TaskType] = None, k: int = 5, n_boot: int = 1000, bootstrap_by: str = "example",
+    embeddings: str,
+    out: str,
+    train_subset: str = "train",
+    test_subset: str = "test",
+    n_train: Optional[Sequence[int]] = None,
+    balanced: bool = False,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    ci: str = "t",
+    task: Optional[TaskType] = None,
+    k: int = 5,
+    n_boot: int = 1000,
+    bootstrap_by: str = "example",
 ) -> Dict[str, Any]:
     """Cosine k-NN protocol (see the module docstring); writes results.json/results.md into ``out``."""
     names = {"train": train_subset, "test": test_subset}
@@ -144,10 +209,21 @@ def run_knn(
     def fit(train: Embeddings, seed: int) -> Tuple[np.ndarray, Dict[str, Any]]:
         return knn_classify(train.x, train.targets(task), test.x, task, k, n_classes), {}
 
-    results, _ = evaluate_settings(sets["train"], test, task, fit, n_train, seeds, balanced, ci, n_boot,
-                                   bootstrap_by)
-    meta = _meta(embeddings, names, sets, task, seeds, ci, n_boot, bootstrap_by, protocol="knn", k=k,
-                 n_train=list(n_train) if n_train else None, balanced=balanced)
+    results, _ = evaluate_settings(sets["train"], test, task, fit, n_train, seeds, balanced, ci, n_boot, bootstrap_by)
+    meta = _meta(
+        embeddings,
+        names,
+        sets,
+        task,
+        seeds,
+        ci,
+        n_boot,
+        bootstrap_by,
+        protocol="knn",
+        k=k,
+        n_train=list(n_train) if n_train else None,
+        balanced=balanced,
+    )
     return _finish(out, results, meta)
 
 
@@ -155,20 +231,33 @@ CLUSTER_SCORES = ("silhouette", "davies_bouldin", "calinski_harabasz", "adjusted
 
 
 def run_cluster(
-    embeddings: str, out: str, subset: str = "test", seed: int = 0, n_clusters: Optional[int] = None,
+    embeddings: str,
+    out: str,
+    subset: str = "test",
+    seed: int = 0,
+    n_clusters: Optional[int] = None,
 ) -> Dict[str, Any]:
     """k-means scores (``cluster_<subset>.json``), assignments (``clusters_<subset>.npy``)
     and the PCA plot (``projection_<subset>.png``) of one subset."""
     emb = Embeddings.load(embeddings, subset)
     found = cluster_embeddings(emb.x, emb.labels, n_clusters, seed)
     os.makedirs(out, exist_ok=True)
-    png = plot_projection(emb.x, emb.labels, os.path.join(out, f"projection_{subset}.png"), seed,
-                          title=f"{subset}: PCA of embeddings")
+    png = plot_projection(
+        emb.x, emb.labels, os.path.join(out, f"projection_{subset}.png"), seed, title=f"{subset}: PCA of embeddings"
+    )
     np.save(os.path.join(out, f"clusters_{subset}.npy"), found["assignments"])
     embed = read_metadata(embeddings)
     report = {
-        "meta": build_meta([seed], {"subset": subset}, embed.get("checkpoint"), embed.get("checkpoint_sha256"),
-                           ci="none", protocol="cluster", embeddings=os.path.abspath(embeddings), n_examples=len(emb)),
+        "meta": build_meta(
+            [seed],
+            {"subset": subset},
+            embed.get("checkpoint"),
+            embed.get("checkpoint_sha256"),
+            ci="none",
+            protocol="cluster",
+            embeddings=os.path.abspath(embeddings),
+            n_examples=len(emb),
+        ),
         "metrics": {k: found[k] for k in ("n_clusters", "n_classes", *CLUSTER_SCORES)},
         "projection": png,
     }
@@ -176,6 +265,7 @@ def run_cluster(
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(json_safe(report), fh, indent=2, allow_nan=False)
     lines = ["| metric | value |", "|---|---|"] + [
-        f"| {k} | {'n/a' if np.isnan(found[k]) else f'{found[k]:.3f}'} |" for k in CLUSTER_SCORES]
+        f"| {k} | {'n/a' if np.isnan(found[k]) else f'{found[k]:.3f}'} |" for k in CLUSTER_SCORES
+    ]
     print("\n".join(lines))
     return {**report, "json": path}

@@ -119,8 +119,17 @@ def _y_limits(original: np.ndarray, reconstruction: np.ndarray, min_half_range: 
     return middle - half, middle + half
 
 
-def _draw_lead(ax, t: np.ndarray, dt: float, original: np.ndarray, masked: np.ndarray,
-               reconstruction: np.ndarray, name: str, mse: float, min_half_range: float) -> None:
+def _draw_lead(
+    ax,
+    t: np.ndarray,
+    dt: float,
+    original: np.ndarray,
+    masked: np.ndarray,
+    reconstruction: np.ndarray,
+    name: str,
+    mse: float,
+    min_half_range: float,
+) -> None:
     hidden = np.isnan(masked)
     spans = [(t[start], t[end - 1] + dt - t[start]) for start, end in masked_spans(hidden)]
     if spans:  # one collection for every span, full height in axes coordinates
@@ -131,8 +140,16 @@ def _draw_lead(ax, t: np.ndarray, dt: float, original: np.ndarray, masked: np.nd
     ax.plot(t, np.where(hidden, np.nan, reconstruction), color=COLORS["reconstruction"], lw=0.6, alpha=0.25)
     ax.set_ylabel(name, rotation=0, ha="right", va="center")
     if not math.isnan(mse):
-        ax.text(0.995, 0.96, f"masked MSE {mse:.3g}", transform=ax.transAxes, ha="right", va="top", fontsize=7,
-                bbox=dict(facecolor="white", edgecolor="none", alpha=0.7, pad=1))
+        ax.text(
+            0.995,
+            0.96,
+            f"masked MSE {mse:.3g}",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=7,
+            bbox=dict(facecolor="white", edgecolor="none", alpha=0.7, pad=1),
+        )
     ax.margins(x=0)
     ax.set_ylim(*_y_limits(original, reconstruction, min_half_range))
     ax.tick_params(labelsize=7)
@@ -142,16 +159,23 @@ def _legend(fig) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = [Line2D([], [], color=COLORS["original"], lw=1.6, label="original"),
-               Line2D([], [], color=COLORS["visible"], lw=0.8, label="visible input"),
-               Patch(color=COLORS["masked"], alpha=0.18, label="masked"),
-               Line2D([], [], color=COLORS["reconstruction"], lw=0.9, label="reconstruction")]
+    handles = [
+        Line2D([], [], color=COLORS["original"], lw=1.6, label="original"),
+        Line2D([], [], color=COLORS["visible"], lw=0.8, label="visible input"),
+        Patch(color=COLORS["masked"], alpha=0.18, label="masked"),
+        Line2D([], [], color=COLORS["reconstruction"], lw=0.9, label="reconstruction"),
+    ]
     fig.legend(handles=handles, loc="upper right", ncol=4, fontsize=8, frameon=False)
 
 
 def plot_reconstruction(
-    original: np.ndarray, masked: np.ndarray, reconstruction: np.ndarray, path: str,
-    sample_rate: Optional[float] = None, lead_names: Optional[Sequence[str]] = None, title: Optional[str] = None,
+    original: np.ndarray,
+    masked: np.ndarray,
+    reconstruction: np.ndarray,
+    path: str,
+    sample_rate: Optional[float] = None,
+    lead_names: Optional[Sequence[str]] = None,
+    title: Optional[str] = None,
     dpi: int = 100,
 ) -> str:
     """Write a PNG of one window's reconstruction, lead by lead.
@@ -189,8 +213,9 @@ def plot_reconstruction(
     min_half_range = 0.05 * float(np.ptp(finite)) if finite.size else 0.0
     for lead in range(n_leads):
         ax = axes[lead % rows, lead // rows]  # column-major: limb leads left, chest leads right
-        _draw_lead(ax, t, dt, original[lead], masked[lead], reconstruction[lead], names[lead], per_lead[lead],
-                   min_half_range)
+        _draw_lead(
+            ax, t, dt, original[lead], masked[lead], reconstruction[lead], names[lead], per_lead[lead], min_half_range
+        )
     for ax in axes[-1]:
         ax.set_xlabel("time (s)" if sample_rate else "sample")
     _legend(fig)

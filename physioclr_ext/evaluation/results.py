@@ -23,8 +23,15 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from physioclr_ext.evaluation.metrics import METRICS
 
-MD_META = (("command", "command"), ("seeds", "seeds"), ("split", "split"), ("checkpoint", "checkpoint"),
-           ("checkpoint_sha256", "checkpoint sha256"), ("ci", "CI"), ("task", "task"))
+MD_META = (
+    ("command", "command"),
+    ("seeds", "seeds"),
+    ("split", "split"),
+    ("checkpoint", "checkpoint"),
+    ("checkpoint_sha256", "checkpoint sha256"),
+    ("ci", "CI"),
+    ("task", "task"),
+)
 CI_FIELDS = ("mean", "ci_low", "ci_high", "values")
 
 
@@ -49,14 +56,25 @@ def command_line() -> str:
 
 
 def build_meta(
-    seeds: Sequence[int], split: Any, checkpoint: Optional[str] = None, checkpoint_sha256: Optional[str] = None,
-    ci: str = "t", command: Optional[str] = None, **extra: Any,
+    seeds: Sequence[int],
+    split: Any,
+    checkpoint: Optional[str] = None,
+    checkpoint_sha256: Optional[str] = None,
+    ci: str = "t",
+    command: Optional[str] = None,
+    **extra: Any,
 ) -> Dict[str, Any]:
     """Meta block with the required keys; hashes ``checkpoint`` when no sha256 is given and it exists."""
     if checkpoint_sha256 is None and checkpoint and os.path.isfile(checkpoint):
         checkpoint_sha256 = file_sha256(checkpoint)
-    meta = {"command": command if command is not None else command_line(), "seeds": list(seeds),
-            "split": split, "checkpoint": checkpoint, "checkpoint_sha256": checkpoint_sha256, "ci": ci}
+    meta = {
+        "command": command if command is not None else command_line(),
+        "seeds": list(seeds),
+        "split": split,
+        "checkpoint": checkpoint,
+        "checkpoint_sha256": checkpoint_sha256,
+        "ci": ci,
+    }
     meta.update(extra)
     return meta
 
@@ -126,8 +144,11 @@ def _meta_value(value: Any) -> str:
 
 def render_markdown(results: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
     """Markdown of normalised results: meta bullet list, then one table row per setting."""
-    lines = [f"- {label}: `{_meta_value(meta[key])}`" if key == "command" else f"- {label}: {_meta_value(meta[key])}"
-             for key, label in MD_META if key in meta]
+    lines = [
+        f"- {label}: `{_meta_value(meta[key])}`" if key == "command" else f"- {label}: {_meta_value(meta[key])}"
+        for key, label in MD_META
+        if key in meta
+    ]
     rows = list(flatten(results))
     present = {m for _, leaf in rows for m in leaf}
     columns: List[str] = [m for m in METRICS if m in present]

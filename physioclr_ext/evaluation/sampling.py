@@ -117,7 +117,9 @@ def _patient_strata(inverse: np.ndarray, n_patients: int, stratify: Optional[np.
 
 
 def patient_split(
-    patients: Union[Sequence[Any], np.ndarray], fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0,
+    patients: Union[Sequence[Any], np.ndarray],
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
     stratify: Optional[np.ndarray] = None,
 ) -> Dict[str, np.ndarray]:
     """Seeded train/valid/test split of examples that keeps every patient in one split.
@@ -157,7 +159,10 @@ def patient_split(
 
 
 def repeated_patient_splits(
-    patients: Sequence, repeats: int, seed: int = 0, fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    patients: Sequence,
+    repeats: int,
+    seed: int = 0,
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
     stratify: Optional[np.ndarray] = None,
 ) -> List[Dict[str, np.ndarray]]:
     """``repeats`` patient splits; repeat ``r`` is :func:`patient_split` with seed ``seed + r``."""

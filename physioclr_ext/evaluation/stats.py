@@ -56,8 +56,9 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Dict[str, obje
     }
 
 
-def summarize(per_run: List[Dict[str, float]], metrics: Sequence[str] = METRICS,
-              confidence: float = 0.95) -> Dict[str, Dict[str, object]]:
+def summarize(
+    per_run: List[Dict[str, float]], metrics: Sequence[str] = METRICS, confidence: float = 0.95
+) -> Dict[str, Dict[str, object]]:
     """:func:`mean_ci` of each metric over runs; a metric missing from a run counts as NaN."""
     return {m: mean_ci([run.get(m, float("nan")) for run in per_run], confidence) for m in metrics}
 
@@ -86,8 +87,13 @@ def _as_runs(p: ArrayOrRuns) -> List[np.ndarray]:
 
 
 def bootstrap_samples(
-    y: np.ndarray, p: ArrayOrRuns, task: TaskType, n_boot: int = 1000, seed: int = 0,
-    groups: Optional[np.ndarray] = None, metrics: Sequence[str] = METRICS,
+    y: np.ndarray,
+    p: ArrayOrRuns,
+    task: TaskType,
+    n_boot: int = 1000,
+    seed: int = 0,
+    groups: Optional[np.ndarray] = None,
+    metrics: Sequence[str] = METRICS,
 ) -> Dict[str, np.ndarray]:
     """Bootstrap distribution of each metric: ``{metric: (B,)}``, undefined resamples dropped.
 
@@ -122,8 +128,14 @@ def _percentiles(samples: np.ndarray, confidence: float) -> Tuple[float, float]:
 
 
 def bootstrap_cis(
-    y: np.ndarray, p: ArrayOrRuns, task: TaskType, n_boot: int = 1000, seed: int = 0,
-    confidence: float = 0.95, groups: Optional[np.ndarray] = None, metrics: Sequence[str] = METRICS,
+    y: np.ndarray,
+    p: ArrayOrRuns,
+    task: TaskType,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    groups: Optional[np.ndarray] = None,
+    metrics: Sequence[str] = METRICS,
 ) -> Dict[str, Tuple[float, float]]:
     """Percentile bootstrap intervals of several metrics from one set of resamples.
 
@@ -135,8 +147,14 @@ def bootstrap_cis(
 
 
 def bootstrap_ci(
-    y: np.ndarray, p: ArrayOrRuns, metric: str, task: TaskType, n_boot: int = 1000, seed: int = 0,
-    confidence: float = 0.95, groups: Optional[np.ndarray] = None,
+    y: np.ndarray,
+    p: ArrayOrRuns,
+    metric: str,
+    task: TaskType,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    groups: Optional[np.ndarray] = None,
 ) -> Tuple[float, float]:
     """Percentile bootstrap ``(low, high)`` of one metric over test examples (or groups).
 

@@ -4,6 +4,7 @@
 ``python -m physioclr_ext.features --help``), ``FEATURE_NAMES`` (one name per dimension) and the
 on-disk contract in :mod:`physioclr_ext.features.store`.
 """
+
 from .extract import REASONS, FeatureResult, extract_features
 from .names import BEAT_CAP, BEAT_FEATURES, FEATURE_DIM, FEATURE_NAMES
 from .pipeline import FeatureOptions, extract_directory
@@ -11,7 +12,19 @@ from .store import FeatureSplit, load_split, save_split, stored_feature_dim
 from .transform import FeatureTransform, fit_transform
 
 __all__ = [
-    "BEAT_CAP", "BEAT_FEATURES", "FEATURE_DIM", "FEATURE_NAMES", "REASONS", "FeatureOptions", "FeatureResult",
-    "FeatureSplit", "FeatureTransform", "extract_directory", "extract_features", "fit_transform", "load_split",
-    "save_split", "stored_feature_dim",
+    "BEAT_CAP",
+    "BEAT_FEATURES",
+    "FEATURE_DIM",
+    "FEATURE_NAMES",
+    "REASONS",
+    "FeatureOptions",
+    "FeatureResult",
+    "FeatureSplit",
+    "FeatureTransform",
+    "extract_directory",
+    "extract_features",
+    "fit_transform",
+    "load_split",
+    "save_split",
+    "stored_feature_dim",
 ]

@@ -3,6 +3,7 @@
 Every function tolerates NaN (missing waves) and empty inputs: a statistic over no value is 0, so the
 vector is always finite.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -20,10 +21,10 @@ from .names import (
     STATS,
 )
 
-SHORT_RR_FRACTION = 0.8      # an RR below 0.8 x the median RR is short (premature beat)
+SHORT_RR_FRACTION = 0.8  # an RR below 0.8 x the median RR is short (premature beat)
 INVERTED_T_MV = -0.05
 ST_DEVIATION_MV = 0.1
-CORR_WINDOW_S = (0.2, 0.4)   # beat segment for adjacent-beat correlation: R - 0.2 s .. R + 0.4 s
+CORR_WINDOW_S = (0.2, 0.4)  # beat segment for adjacent-beat correlation: R - 0.2 s .. R + 0.4 s
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
@@ -57,11 +58,14 @@ def hrv_features(r: np.ndarray, fs: float) -> dict[str, float]:
     rr = np.diff(np.asarray(r, dtype=np.float64)) * 1000.0 / fs
     if rr.size == 0:
         return out
-    out.update(hr_bpm=60000.0 / rr.mean(), cvrr=rr.std() / rr.mean(),
-               short_rr_share=float(np.mean(rr < SHORT_RR_FRACTION * np.median(rr))))
+    out.update(
+        hr_bpm=60000.0 / rr.mean(),
+        cvrr=rr.std() / rr.mean(),
+        short_rr_share=float(np.mean(rr < SHORT_RR_FRACTION * np.median(rr))),
+    )
     if rr.size >= 2:
         d = np.diff(rr)
-        out.update(rmssd_ms=float(np.sqrt(np.mean(d ** 2))), pnn50=float(np.mean(np.abs(d) > 50.0)))
+        out.update(rmssd_ms=float(np.sqrt(np.mean(d**2))), pnn50=float(np.mean(np.abs(d) > 50.0)))
     return {k: float(v) for k, v in out.items()}
 
 
@@ -87,7 +91,8 @@ def abnormal_shares(beats: Mapping[str, np.ndarray]) -> dict[str, float]:
         t, st, p = beats["t_amp_mv"], beats["st_j60_mv"], beats["p_amp_mv"]
         st_f = _finite(st)
         return {
-            "pr_gt_200_share": _share(pr > 200, pr), "qrs_ge_120_share": _share(qrs >= 120, qrs),
+            "pr_gt_200_share": _share(pr > 200, pr),
+            "qrs_ge_120_share": _share(qrs >= 120, qrs),
             "qrs_100_119_share": _share((qrs >= 100) & (qrs < 120), qrs),
             "qtc_ge_500_share": _share(qtc >= 500, qtc),
             "p_absent_share": float(np.mean(~np.isfinite(p))) if len(p) else 0.0,
@@ -100,7 +105,7 @@ def abnormal_shares(beats: Mapping[str, np.ndarray]) -> dict[str, float]:
 def beat_segments(x: np.ndarray, fs: float, r: np.ndarray) -> list[np.ndarray]:
     """Segments R - 0.2 s .. R + 0.4 s of the beats that lie entirely inside ``x``."""
     before, after = (int(round(s * fs)) for s in CORR_WINDOW_S)
-    return [x[i - before:i + after] for i in np.asarray(r, dtype=np.int64) if i - before >= 0 and i + after <= len(x)]
+    return [x[i - before : i + after] for i in np.asarray(r, dtype=np.int64) if i - before >= 0 and i + after <= len(x)]
 
 
 def best_match_correlation(x: np.ndarray, fs: float, r: np.ndarray) -> float:

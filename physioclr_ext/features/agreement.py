@@ -4,6 +4,7 @@ LUDB (Kalyakulina et al., IEEE Access 2020) annotates every lead separately (``<
 ``(`` onset, ``p``/``N``/``t`` peak, ``)`` offset triples. A detected beat is matched to the annotated QRS
 whose onset-offset span contains its R-peak; PR, QRS and QT are compared beat by beat.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -88,8 +89,9 @@ def record_agreement(record: str | Path, lead: str = "ii", delineation: str = "d
     return result
 
 
-def agreement_table(records: list[str | Path], lead: str = "ii", delineation: str = "dwt"
-                    ) -> dict[str, dict[str, float]]:
+def agreement_table(
+    records: list[str | Path], lead: str = "ii", delineation: str = "dwt"
+) -> dict[str, dict[str, float]]:
     """Median absolute error, mean error (bias), share within 40 ms and beat count per interval over records."""
     errors: dict[str, list[np.ndarray]] = {name: [] for name in INTERVALS}
     matched = annotated = 0
@@ -102,8 +104,11 @@ def agreement_table(records: list[str | Path], lead: str = "ii", delineation: st
     table = {}
     for name in INTERVALS:
         e = np.concatenate(errors[name]) if errors[name] else np.zeros(0)
-        table[name] = {"beats": int(e.size), "median_abs_ms": float(np.median(np.abs(e))) if e.size else float("nan"),
-                       "mean_ms": float(e.mean()) if e.size else float("nan"),
-                       "within_40ms": float(np.mean(np.abs(e) <= 40)) if e.size else float("nan")}
+        table[name] = {
+            "beats": int(e.size),
+            "median_abs_ms": float(np.median(np.abs(e))) if e.size else float("nan"),
+            "mean_ms": float(e.mean()) if e.size else float("nan"),
+            "within_40ms": float(np.mean(np.abs(e) <= 40)) if e.size else float("nan"),
+        }
     table["beats"] = {"matched": matched, "annotated": annotated}
     return table

@@ -9,6 +9,7 @@ R-peak; the first beat of a window has no previous one in the window and uses th
 :func:`clean_r_peaks` (torch) normalises a window's R-peak list for heartbeat shuffling and the
 PhysioCLR peak-aware losses.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -63,8 +64,14 @@ def sanitize(fid: Fiducials) -> Fiducials:
             w[name][~((w[name] > prev_r) & (w[name] <= upper))] = np.nan
         for name in ("t_on", "t_peak", "t_off"):
             w[name][~((w[name] >= lower) & (w[name] < next_r))] = np.nan
-        for a, b in (("p_on", "p_peak"), ("p_peak", "p_off"), ("p_on", "p_off"),
-                     ("t_on", "t_peak"), ("t_peak", "t_off"), ("t_on", "t_off")):
+        for a, b in (
+            ("p_on", "p_peak"),
+            ("p_peak", "p_off"),
+            ("p_on", "p_off"),
+            ("t_on", "t_peak"),
+            ("t_peak", "t_off"),
+            ("t_on", "t_off"),
+        ):
             broken = w[a] >= w[b]
             w[a][broken] = np.nan
             w[b][broken] = np.nan
@@ -101,7 +108,7 @@ def baselines(x: np.ndarray, fs: float, qrs_on: np.ndarray) -> np.ndarray:
     for k, on in enumerate(qrs_on):
         i = _index(x, on)
         if i is not None and i > 0:
-            out[k] = float(np.median(x[max(0, i - span):i]))
+            out[k] = float(np.median(x[max(0, i - span) : i]))
     return out
 
 
@@ -114,7 +121,7 @@ def wave_amplitude(x: np.ndarray, on: float, off: float, peak: float, base: floa
         return float("nan")
     lo, hi = _index(x, on), _index(x, off)
     if lo is not None and hi is not None and hi > lo:
-        seg = x[lo:hi + 1] - base
+        seg = x[lo : hi + 1] - base
         return float(seg[np.argmax(np.abs(seg))])
     i = _index(x, peak)
     return float(x[i] - base) if i is not None else float("nan")
@@ -125,7 +132,7 @@ def upstroke_slope(x: np.ndarray, fs: float, on: float, r: float) -> float:
     lo, hi = _index(x, on), _index(x, r)
     if lo is None or hi is None or hi - lo < 1:
         return float("nan")
-    return float(np.abs(np.diff(x[lo:hi + 1])).max() * fs / 1000.0)
+    return float(np.abs(np.diff(x[lo : hi + 1])).max() * fs / 1000.0)
 
 
 def measure_beats(x: np.ndarray, fs: float, fid: Fiducials) -> dict[str, np.ndarray]:
@@ -147,14 +154,19 @@ def measure_beats(x: np.ndarray, fs: float, fid: Fiducials) -> dict[str, np.ndar
     base = baselines(x, fs, qrs_on)
     st_shift = ST_OFFSET_MS * fs / 1000.0
     out = {
-        "rr_ms": rr, "pr_ms": _interval(p_on, qrs_on, fs), "qrs_ms": _interval(qrs_on, qrs_off, fs),
-        "qtc_ms": qt / np.sqrt(rr / 1000.0), "p_dur_ms": _interval(p_on, p_off, fs),
+        "rr_ms": rr,
+        "pr_ms": _interval(p_on, qrs_on, fs),
+        "qrs_ms": _interval(qrs_on, qrs_off, fs),
+        "qtc_ms": qt / np.sqrt(rr / 1000.0),
+        "p_dur_ms": _interval(p_on, p_off, fs),
         "t_dur_ms": _interval(t_on, t_off, fs),
         "r_amp_mv": np.array([wave_amplitude(x, np.nan, np.nan, rk, b) for rk, b in zip(r, base)]),
-        "p_amp_mv": np.array([wave_amplitude(x, a, b, c, d) for a, b, c, d in
-                              zip(p_on, p_off, fid.get("p_peak"), base)]),
-        "t_amp_mv": np.array([wave_amplitude(x, a, b, c, d) for a, b, c, d in
-                              zip(t_on, t_off, fid.get("t_peak"), base)]),
+        "p_amp_mv": np.array(
+            [wave_amplitude(x, a, b, c, d) for a, b, c, d in zip(p_on, p_off, fid.get("p_peak"), base)]
+        ),
+        "t_amp_mv": np.array(
+            [wave_amplitude(x, a, b, c, d) for a, b, c, d in zip(t_on, t_off, fid.get("t_peak"), base)]
+        ),
         "qrs_slope_mv_per_ms": np.array([upstroke_slope(x, fs, on, rk) for on, rk in zip(qrs_on, r)]),
         "st_j60_mv": np.array([wave_amplitude(x, np.nan, np.nan, j + st_shift, b) for j, b in zip(qrs_off, base)]),
     }

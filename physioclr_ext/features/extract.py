@@ -13,6 +13,7 @@ onset search (from the P peak to the Q peak) often stops on the P wave: against 
 ``"prominence"`` (Emrich et al., EUSIPCO 2024) agrees far better; ``"cwt"`` delineates fewer beats
 (``benchmarks/features.py --delineation dwt,prominence,cwt``). ``method="peak"`` gives no QRS onset/offset.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -26,18 +27,25 @@ from .beats import FIDUCIALS, Fiducials, measure_beats, sanitize
 from .names import FEATURE_DIM
 
 REASONS = ("nan", "too_short", "flat", "no_r_peaks", "implausible_rate", "noisy", "delineation_failed", "error")
-MIN_SECONDS = 2.0          # two beats at 60 bpm; neurokit2's cleaning filters need about this much
-FLAT_MV = 0.05             # peak-to-peak below this (after centring) carries no ECG
-MAX_NAN_SHARE = 0.1        # up to this share of missing samples is interpolated
+MIN_SECONDS = 2.0  # two beats at 60 bpm; neurokit2's cleaning filters need about this much
+FLAT_MV = 0.05  # peak-to-peak below this (after centring) carries no ECG
+MAX_NAN_SHARE = 0.1  # up to this share of missing samples is interpolated
 HR_RANGE_BPM = (20.0, 300.0)
 # Best beat-to-beat correlation (median over beats) below this is noise: white noise gives < 0.1, the
 # lowest 5-s window of the MIT-BIH sample (record 208, frequent PVCs) 0.69.
 NOISE_CORR = 0.4
 DELINEATIONS = ("dwt", "prominence", "cwt")
-_NK_WAVES = {"p_on": "ECG_P_Onsets", "p_peak": "ECG_P_Peaks", "p_off": "ECG_P_Offsets",
-             "qrs_on": "ECG_R_Onsets", "qrs_off": "ECG_R_Offsets", "t_on": "ECG_T_Onsets",
-             "t_peak": "ECG_T_Peaks", "t_off": "ECG_T_Offsets"}
-_BEFORE_R = ("p_on", "p_peak", "p_off", "qrs_on")   # the other waves follow their beat's R-peak
+_NK_WAVES = {
+    "p_on": "ECG_P_Onsets",
+    "p_peak": "ECG_P_Peaks",
+    "p_off": "ECG_P_Offsets",
+    "qrs_on": "ECG_R_Onsets",
+    "qrs_off": "ECG_R_Offsets",
+    "t_on": "ECG_T_Onsets",
+    "t_peak": "ECG_T_Peaks",
+    "t_off": "ECG_T_Offsets",
+}
+_BEFORE_R = ("p_on", "p_peak", "p_off", "qrs_on")  # the other waves follow their beat's R-peak
 
 
 @dataclass
@@ -70,8 +78,9 @@ class _Invalid(Exception):
         self.r_peaks = np.zeros(0, np.int64) if r_peaks is None else r_peaks
 
 
-def select_signal(signal: np.ndarray, lead: str | int = "mean",
-                  lead_names: Sequence[str] | None = None) -> tuple[np.ndarray, int]:
+def select_signal(
+    signal: np.ndarray, lead: str | int = "mean", lead_names: Sequence[str] | None = None
+) -> tuple[np.ndarray, int]:
     """One ``(T,)`` signal from ``(C, T)`` or ``(T,)``.
 
     ``lead="mean"`` averages the leads that are not all zero (zero-filled missing leads would shrink the
@@ -90,7 +99,7 @@ def select_signal(signal: np.ndarray, lead: str | int = "mean",
         if not present.any():
             return x[0], 0
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN columns average to NaN
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns average to NaN
             return np.nanmean(x[present], axis=0), int(present.sum())
     index = resolve_lead(lead, lead_names, x.shape[0])
     return x[index], 1
@@ -159,9 +168,9 @@ def per_beat(values: Sequence[float], r: np.ndarray, before_r: bool) -> np.ndarr
     out = np.full(r.shape, np.nan)
     v = np.sort(v[np.isfinite(v)])
     beat = np.searchsorted(r, v, side="right") - (0 if before_r else 1)
-    for k, pos in (zip(beat, v) if before_r else zip(beat[::-1], v[::-1])):
+    for k, pos in zip(beat, v) if before_r else zip(beat[::-1], v[::-1]):
         if 0 <= k < len(r):
-            out[k] = pos      # positions come farthest from R first: the last write is the nearest
+            out[k] = pos  # positions come farthest from R first: the last write is the nearest
     return out
 
 
@@ -182,8 +191,9 @@ def _delineate(clean: np.ndarray, r: np.ndarray, fs: float, method: str) -> Fidu
     return fid
 
 
-def _compute(signal: np.ndarray, fs: float, lead: str | int, lead_names: Sequence[str] | None,
-             delineation: str) -> FeatureResult:
+def _compute(
+    signal: np.ndarray, fs: float, lead: str | int, lead_names: Sequence[str] | None, delineation: str
+) -> FeatureResult:
     x, n_leads = select_signal(signal, lead, lead_names)
     x = _checked(x, fs)
     with warnings.catch_warnings():
@@ -198,15 +208,25 @@ def _compute(signal: np.ndarray, fs: float, lead: str | int, lead_names: Sequenc
         # local PR baseline: ecg_clean's 0.5 Hz high-pass shifts the TP and ST segments by up to 0.2 mV.
         beats = measure_beats(x, fs, fid)
         complete = np.isfinite(np.stack([fid.get(n) for n in FIDUCIALS])).all(axis=0)
-        scalars = {**hrv_features(r, fs), **abnormal_shares(beats), **beat_correlations(clean, fs, r),
-                   "delineated_share": float(complete.mean()),
-                   "beat_match_corr": match if np.isfinite(match) else 0.0, "n_leads": float(n_leads)}
+        scalars = {
+            **hrv_features(r, fs),
+            **abnormal_shares(beats),
+            **beat_correlations(clean, fs, r),
+            "delineated_share": float(complete.mean()),
+            "beat_match_corr": match if np.isfinite(match) else 0.0,
+            "n_leads": float(n_leads),
+        }
         vector = features_to_vector(beats, scalars)
     return FeatureResult(vector, True, "", r, beats, dict(fid.waves))
 
 
-def extract_features(signal: np.ndarray, sample_rate: float, lead: str | int = "mean",
-                     lead_names: Sequence[str] | None = None, delineation: str = "dwt") -> FeatureResult:
+def extract_features(
+    signal: np.ndarray,
+    sample_rate: float,
+    lead: str | int = "mean",
+    lead_names: Sequence[str] | None = None,
+    delineation: str = "dwt",
+) -> FeatureResult:
     """Physiological features of one ECG window; never raises on a signal.
 
     Args:

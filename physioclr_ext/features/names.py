@@ -17,18 +17,34 @@ Layout (``FEATURE_DIM`` = 184 dimensions, in this order):
 PhysioCLR's released extractor (``scripts/extract_ecg_features.py``) has a 159-d vector: it leaves the
 ST level out of the per-beat block and has no beat mask; this layout keeps both.
 """
+
 from __future__ import annotations
 
 BEAT_CAP = 10
 BEAT_FEATURES: tuple[str, ...] = (
-    "rr_ms", "pr_ms", "qrs_ms", "qtc_ms", "p_dur_ms", "t_dur_ms",
-    "r_amp_mv", "p_amp_mv", "t_amp_mv", "qrs_slope_mv_per_ms", "st_j60_mv",
+    "rr_ms",
+    "pr_ms",
+    "qrs_ms",
+    "qtc_ms",
+    "p_dur_ms",
+    "t_dur_ms",
+    "r_amp_mv",
+    "p_amp_mv",
+    "t_amp_mv",
+    "qrs_slope_mv_per_ms",
+    "st_j60_mv",
 )
 STATS: tuple[str, ...] = ("mean", "std", "median", "iqr")
 HRV_FEATURES: tuple[str, ...] = ("n_beats", "hr_bpm", "rmssd_ms", "pnn50", "cvrr", "short_rr_share")
 ABNORMAL_FEATURES: tuple[str, ...] = (
-    "pr_gt_200_share", "qrs_ge_120_share", "qrs_100_119_share", "qtc_ge_500_share",
-    "p_absent_share", "t_inverted_share", "st_dev_ge_0p1_share", "st_mad_mv",
+    "pr_gt_200_share",
+    "qrs_ge_120_share",
+    "qrs_100_119_share",
+    "qtc_ge_500_share",
+    "p_absent_share",
+    "t_inverted_share",
+    "st_dev_ge_0p1_share",
+    "st_mad_mv",
 )
 MORPHOLOGY_FEATURES: tuple[str, ...] = ("beat_corr_mean", "beat_corr_std", "beat_corr_min")
 QUALITY_FEATURES: tuple[str, ...] = ("delineated_share", "beat_match_corr", "n_leads")
@@ -46,8 +62,12 @@ def aggregate_names() -> list[str]:
 
 
 FEATURE_NAMES: tuple[str, ...] = tuple(
-    beat_block_names() + aggregate_names() + list(HRV_FEATURES) + list(ABNORMAL_FEATURES)
-    + list(MORPHOLOGY_FEATURES) + list(QUALITY_FEATURES)
+    beat_block_names()
+    + aggregate_names()
+    + list(HRV_FEATURES)
+    + list(ABNORMAL_FEATURES)
+    + list(MORPHOLOGY_FEATURES)
+    + list(QUALITY_FEATURES)
 )
 FEATURE_DIM = len(FEATURE_NAMES)
 FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}

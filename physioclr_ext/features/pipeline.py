@@ -13,6 +13,7 @@ records whose inputs or options changed. Then, per split, ``<split>.npz`` (rows 
 ``names.json``, ``transform.npz`` (fitted on the valid training rows) and ``summary.json`` are written
 atomically.
 """
+
 from __future__ import annotations
 
 import csv
@@ -75,7 +76,7 @@ class RecordJob:
     config: dict[str, Any]
     fmt: str
     ref: RecordRef
-    windows: tuple[tuple[str, int], ...]   # (path, start)
+    windows: tuple[tuple[str, int], ...]  # (path, start)
     length: int
     lead: str
     cache: str
@@ -97,22 +98,39 @@ def extract_directory(data_dir: str | Path, options: FeatureOptions | None = Non
     results, computed = run_jobs(jobs, options)
     tables = _split_tables(data, rows_by_path, results)
     train = tables.get("train")
-    transform = fit_transform(train["raw"], train["valid"], pca, options.seed) if train else \
-        fit_transform(np.zeros((0, FEATURE_DIM)), np.zeros(0, bool), pca, options.seed)
+    transform = (
+        fit_transform(train["raw"], train["valid"], pca, options.seed)
+        if train
+        else fit_transform(np.zeros((0, FEATURE_DIM)), np.zeros(0, bool), pca, options.seed)
+    )
     out = data / FEATURES_DIR
     transform.save(transform_path(str(data)))
     _write_json(out / "names.json", list(FEATURE_NAMES))
-    summary: dict[str, Any] = {"options": asdict(options), "pca_components": pca,
-                               "extractor_version": EXTRACTOR_VERSION, "raw_dim": FEATURE_DIM,
-                               "vector_dim": transform.out_dim,
-                               "records": {"total": len(jobs), "computed": computed,
-                                           "cached": len(jobs) - computed}, "splits": {}}
+    summary: dict[str, Any] = {
+        "options": asdict(options),
+        "pca_components": pca,
+        "extractor_version": EXTRACTOR_VERSION,
+        "raw_dim": FEATURE_DIM,
+        "vector_dim": transform.out_dim,
+        "records": {"total": len(jobs), "computed": computed, "cached": len(jobs) - computed},
+        "splits": {},
+    }
     for split, table in tables.items():
-        save_split(split_path(str(data), split), table["fnames"], table["raw"],
-                   transform.apply(table["raw"], table["valid"]), table["valid"], table["reason"], table["r_peaks"])
+        save_split(
+            split_path(str(data), split),
+            table["fnames"],
+            table["raw"],
+            transform.apply(table["raw"], table["valid"]),
+            table["valid"],
+            table["reason"],
+            table["r_peaks"],
+        )
         reasons = Counter(r for r in table["reason"] if r)
-        summary["splits"][split] = {"windows": len(table["fnames"]), "valid": int(np.sum(table["valid"])),
-                                    "invalid_by_reason": dict(sorted(reasons.items()))}
+        summary["splits"][split] = {
+            "windows": len(table["fnames"]),
+            "valid": int(np.sum(table["valid"])),
+            "invalid_by_reason": dict(sorted(reasons.items())),
+        }
     _write_json(out / "summary.json", summary)
     return summary
 
@@ -135,12 +153,24 @@ def plan_jobs(data: Path, options: FeatureOptions) -> tuple[list[RecordJob], dic
     for record, windows in by_record.items():
         marker = json.loads((data / "records" / f"{record}.json").read_text())
         identity = [EXTRACTOR_VERSION, options.lead, marker["key"], windows, length]
-        if options.delineation != "dwt":   # keeps the keys of caches written before the option existed
+        if options.delineation != "dwt":  # keeps the keys of caches written before the option existed
             identity.append(options.delineation)
         key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
         cache = str(data / FEATURES_DIR / "cache" / f"{record}.npz")
-        jobs.append(RecordJob(record, key, meta["options"], meta["format"], refs[record], tuple(windows),
-                              length, options.lead, cache, options.delineation))
+        jobs.append(
+            RecordJob(
+                record,
+                key,
+                meta["options"],
+                meta["format"],
+                refs[record],
+                tuple(windows),
+                length,
+                options.lead,
+                cache,
+                options.delineation,
+            )
+        )
         rows.update({path: (record, i) for i, (path, _) in enumerate(windows)})
     return jobs, rows
 
@@ -161,8 +191,9 @@ def run_jobs(jobs: Sequence[RecordJob], options: FeatureOptions) -> tuple[dict[s
             todo.append(job)
         else:
             results[job.record] = cached
-    with tqdm(total=len(jobs), initial=len(results), unit="record", desc="features",
-              disable=not options.progress) as bar:
+    with tqdm(
+        total=len(jobs), initial=len(results), unit="record", desc="features", disable=not options.progress
+    ) as bar:
         for record, result in _execute(todo, options.workers):
             results[record] = result
             bar.update()
@@ -204,7 +235,7 @@ def extract_record(job: RecordJob) -> dict[str, Any]:
     valid = np.zeros(len(job.windows), bool)
     reasons, peaks = [], []
     for i, (_, start) in enumerate(job.windows):
-        window = signal[:, start:start + job.length]
+        window = signal[:, start : start + job.length]
         if window.shape[1] != job.length:
             res = None
         else:
@@ -220,8 +251,12 @@ def extract_record(job: RecordJob) -> dict[str, Any]:
 
 def _failed_record(job: RecordJob, reason: str) -> dict[str, Any]:
     n = len(job.windows)
-    return {"raw": np.zeros((n, FEATURE_DIM), np.float32), "valid": np.zeros(n, bool), "reason": [reason] * n,
-            "r_peaks": [np.zeros(0, np.int64)] * n}
+    return {
+        "raw": np.zeros((n, FEATURE_DIM), np.float32),
+        "valid": np.zeros(n, bool),
+        "reason": [reason] * n,
+        "r_peaks": [np.zeros(0, np.int64)] * n,
+    }
 
 
 def save_cache(job: RecordJob, result: dict[str, Any]) -> None:
@@ -231,8 +266,15 @@ def save_cache(job: RecordJob, result: dict[str, Any]) -> None:
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     flat = np.concatenate(result["r_peaks"]).astype(np.int64) if lengths else np.zeros(0, np.int64)
     tmp = f"{job.cache}.{os.getpid()}.tmp.npz"
-    np.savez(tmp, key=job.key, raw=result["raw"], valid=result["valid"], reason=np.asarray(result["reason"], str),
-             r_peaks=flat, r_offsets=offsets)
+    np.savez(
+        tmp,
+        key=job.key,
+        raw=result["raw"],
+        valid=result["valid"],
+        reason=np.asarray(result["reason"], str),
+        r_peaks=flat,
+        r_offsets=offsets,
+    )
     os.replace(tmp, job.cache)
 
 
@@ -243,8 +285,12 @@ def load_cache(job: RecordJob) -> dict[str, Any] | None:
             if str(z["key"]) != job.key or z["raw"].shape != (len(job.windows), FEATURE_DIM):
                 return None
             off, flat = z["r_offsets"], z["r_peaks"]
-            return {"raw": z["raw"], "valid": z["valid"], "reason": [str(r) for r in z["reason"]],
-                    "r_peaks": [flat[off[i]:off[i + 1]] for i in range(len(off) - 1)]}
+            return {
+                "raw": z["raw"],
+                "valid": z["valid"],
+                "reason": [str(r) for r in z["reason"]],
+                "r_peaks": [flat[off[i] : off[i + 1]] for i in range(len(off) - 1)],
+            }
     except (OSError, KeyError, ValueError):
         return None
 
@@ -258,8 +304,9 @@ def manifest_paths(data: Path, split: str) -> list[str] | None:
     return [line.split("\t")[0] for line in lines if line.strip()]
 
 
-def _split_tables(data: Path, rows: dict[str, tuple[str, int]], results: dict[str, dict[str, Any]]
-                  ) -> dict[str, dict[str, Any]]:
+def _split_tables(
+    data: Path, rows: dict[str, tuple[str, int]], results: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
     tables = {}
     for split in SPLITS:
         paths = manifest_paths(data, split)
@@ -285,8 +332,14 @@ def _write_json(path: Path, payload: Any) -> None:
 
 def feature_options(config: PreprocessConfig) -> FeatureOptions:
     """The feature stage's options from the ``features_*`` fields of a preprocessing config."""
-    return FeatureOptions(lead=config.features_lead, pca=config.features_pca, workers=config.workers,
-                          seed=config.seed, progress=config.progress, delineation=config.features_delineation)
+    return FeatureOptions(
+        lead=config.features_lead,
+        pca=config.features_pca,
+        workers=config.workers,
+        seed=config.seed,
+        progress=config.progress,
+        delineation=config.features_delineation,
+    )
 
 
 def preprocess_and_extract(config: PreprocessConfig) -> dict[str, Any]:

@@ -65,17 +65,31 @@ def split_path(data_dir: str, split: str) -> str:
     return os.path.join(data_dir, FEATURES_DIR, f"{split}.npz")
 
 
-def save_split(path: str, fnames: Sequence[str], raw: np.ndarray, vectors: np.ndarray, valid: np.ndarray,
-               reason: Sequence[str], r_peaks: Sequence[np.ndarray]) -> None:
+def save_split(
+    path: str,
+    fnames: Sequence[str],
+    raw: np.ndarray,
+    vectors: np.ndarray,
+    valid: np.ndarray,
+    reason: Sequence[str],
+    r_peaks: Sequence[np.ndarray],
+) -> None:
     """Write one split's table (atomically: a crash never leaves a half-written file)."""
     lengths = np.array([len(r) for r in r_peaks], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     peaks = np.concatenate([np.asarray(r, dtype=np.int64) for r in r_peaks]) if len(r_peaks) else np.zeros(0, np.int64)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = path + ".tmp.npz"
-    np.savez(tmp, fnames=np.asarray(fnames, dtype=str), raw=np.asarray(raw, dtype=np.float32),
-             vectors=np.asarray(vectors, dtype=np.float32), valid=np.asarray(valid, dtype=bool),
-             reason=np.asarray(reason, dtype=str), r_peaks=peaks.astype(np.int64), r_offsets=offsets)
+    np.savez(
+        tmp,
+        fnames=np.asarray(fnames, dtype=str),
+        raw=np.asarray(raw, dtype=np.float32),
+        vectors=np.asarray(vectors, dtype=np.float32),
+        valid=np.asarray(valid, dtype=bool),
+        reason=np.asarray(reason, dtype=str),
+        r_peaks=peaks.astype(np.int64),
+        r_offsets=offsets,
+    )
     os.replace(tmp, path)
 
 
@@ -105,8 +119,10 @@ def stored_feature_dim(data_dir: str, feature_set: str = "vectors") -> tuple[int
         raise ValueError(f"feature_set must be vectors or raw, not {feature_set!r}")
     path = transform_path(data_dir)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} not found: extract features first (python -m physioclr_ext.preprocess "
-                                f"... --features, or preprocess_ecg.sh)")
+        raise FileNotFoundError(
+            f"{path} not found: extract features first (python -m physioclr_ext.preprocess "
+            f"... --features, or preprocess_ecg.sh)"
+        )
     transform = FeatureTransform.load(path)
     return transform.out_dim if feature_set == "vectors" else int(transform.mean.shape[0]), path
 
@@ -115,11 +131,18 @@ def load_split(data_dir: str, split: str) -> FeatureSplit:
     """Read ``<data_dir>/features/<split>.npz``."""
     path = split_path(data_dir, split)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} not found: extract features first (python -m physioclr_ext.preprocess "
-                                f"... --features, or preprocess_ecg.sh)")
+        raise FileNotFoundError(
+            f"{path} not found: extract features first (python -m physioclr_ext.preprocess "
+            f"... --features, or preprocess_ecg.sh)"
+        )
     with np.load(path, allow_pickle=False) as z:
         offsets = z["r_offsets"]
         peaks = z["r_peaks"]
-        return FeatureSplit(fnames=z["fnames"], raw=z["raw"], vectors=z["vectors"], valid=z["valid"],
-                            reason=z["reason"],
-                            r_peaks=[peaks[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)])
+        return FeatureSplit(
+            fnames=z["fnames"],
+            raw=z["raw"],
+            vectors=z["vectors"],
+            valid=z["valid"],
+            reason=z["reason"],
+            r_peaks=[peaks[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)],
+        )

@@ -3,6 +3,7 @@
 Saved as ``features/transform.npz`` (``mean``, ``std``, ``components`` (K, D_raw), ``pca_mean``; K = 0
 without PCA), see :mod:`physioclr_ext.features.store`.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,8 @@ import numpy as np
 
 MIN_STD = 1e-8  # a constant feature (e.g. the lead count) is centred, not scaled
 PCA_AUTO = "auto"
-PCA_AUTO_COMPONENTS = 50     # the paper's feature PCA
-PCA_AUTO_MIN_WINDOWS = 500   # 10 training windows per component: fewer would make the axes noise
+PCA_AUTO_COMPONENTS = 50  # the paper's feature PCA
+PCA_AUTO_MIN_WINDOWS = 500  # 10 training windows per component: fewer would make the axes noise
 
 
 def resolve_pca(pca: int | str | None, n_train: int) -> int | None:

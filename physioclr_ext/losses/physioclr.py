@@ -49,18 +49,24 @@ class PhysioCLRLossConfig:
     """
 
     temperature: float = field(default=0.1, metadata={"help": "softmax temperature tau"})
-    delta: float = field(default=0.25, metadata={"help": "feature cosine similarity from which two windows are positives"})
+    delta: float = field(
+        default=0.25, metadata={"help": "feature cosine similarity from which two windows are positives"}
+    )
     alpha: float = field(default=0.2, metadata={"help": "weight of the (peak-aware) reconstruction MSE"})
     beta: float = field(default=0.1, metadata={"help": "weight of the R-peak map MSE"})
     gather: bool = field(default=True, metadata={"help": "compare with the anchors of every data-parallel worker"})
-    exclude_self: bool = field(default=True, metadata={
-        "help": "leave the constant self-pair (i, i) out of the positives (false: as released)"})
-    positives_in_denominator: bool = field(default=False, metadata={
-        "help": "InfoNCE-style denominator with the positives (false: as released, negatives only)"})
+    exclude_self: bool = field(
+        default=True, metadata={"help": "leave the constant self-pair (i, i) out of the positives (false: as released)"}
+    )
+    positives_in_denominator: bool = field(
+        default=False,
+        metadata={"help": "InfoNCE-style denominator with the positives (false: as released, negatives only)"},
+    )
     sigma_s: float = field(default=0.02, metadata={"help": "width (s) of the Gaussian bumps of the target R-peak map"})
     width_s: float = field(default=0.06, metadata={"help": "half-width (s) of the up-weighted region around R-peaks"})
-    peak_weight: float = field(default=4.0, metadata={
-        "help": "reconstruction weight near R-peaks (1: the released plain MSE)"})
+    peak_weight: float = field(
+        default=4.0, metadata={"help": "reconstruction weight near R-peaks (1: the released plain MSE)"}
+    )
     weight_profile: str = field(default="box", metadata={"help": "box | gaussian profile of the peak weights"})
 
 
@@ -272,15 +278,27 @@ def physioclr_loss(
     cfg = cfg or PhysioCLRLossConfig()
     length = target.shape[-1]
     if pred_peak_map.shape != (target.shape[0], length):
-        raise ValueError(f"pred_peak_map must be (B, T) = {(target.shape[0], length)}, got {tuple(pred_peak_map.shape)}")
+        raise ValueError(
+            f"pred_peak_map must be (B, T) = {(target.shape[0], length)}, got {tuple(pred_peak_map.shape)}"
+        )
     if len(r_peaks) != target.shape[0]:
         raise ValueError(f"need one R-peak list per example: {len(r_peaks)} lists for B = {target.shape[0]}")
     l_con, logs = physioclr_contrastive_loss(
-        anchor, shuffled, features, neighbour, neighbour_valid, feature_valid, cfg.temperature, cfg.delta, cfg.gather,
-        exclude_self=cfg.exclude_self, positives_in_denominator=cfg.positives_in_denominator,
+        anchor,
+        shuffled,
+        features,
+        neighbour,
+        neighbour_valid,
+        feature_valid,
+        cfg.temperature,
+        cfg.delta,
+        cfg.gather,
+        exclude_self=cfg.exclude_self,
+        positives_in_denominator=cfg.positives_in_denominator,
     )
-    weights = peak_weights(r_peaks, length, sample_rate, cfg.width_s, cfg.peak_weight, cfg.weight_profile,
-                           target.device)
+    weights = peak_weights(
+        r_peaks, length, sample_rate, cfg.width_s, cfg.peak_weight, cfg.weight_profile, target.device
+    )
     l_rec, rec_logs = peak_aware_reconstruction_loss(recon, target, weights, cfg.gather)
     peaks = r_peak_map(r_peaks, length, sample_rate, cfg.sigma_s, pred_peak_map.device, pred_peak_map.dtype)
     l_peak, peak_logs = peak_map_loss(pred_peak_map, peaks, cfg.gather)

@@ -11,7 +11,6 @@ and ``python -m physioclr_ext.evaluation embed``) is the encoder output before t
 single-lead encoder given several leads averages its embedding over the leads.
 """
 
-
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
@@ -27,12 +26,15 @@ from physioclr_ext.modules.heads import MLPHead
 
 @dataclass
 class ECGContrastiveConfig(Dataclass):
-    encoder: str = field(default="cnn", metadata={
-        "help": "cnn | cnn_lstm | cnn_attention_lstm | cnn_transformer | clocs_cnn"})
+    encoder: str = field(
+        default="cnn", metadata={"help": "cnn | cnn_lstm | cnn_attention_lstm | cnn_transformer | clocs_cnn"}
+    )
     in_channels: int = field(default=12, metadata={"help": "leads per view (1 for CLOCS CMLC/CMSMLC views)"})
     embed_dim: int = field(default=256, metadata={"help": "encoder output size E"})
-    encoder_args: Any = field(default=None, metadata={
-        "help": "further encoder sizes (see physioclr_ext.modules.encoders configs), e.g. {lstm_layers: 1}"})
+    encoder_args: Any = field(
+        default=None,
+        metadata={"help": "further encoder sizes (see physioclr_ext.modules.encoders configs), e.g. {lstm_layers: 1}"},
+    )
     projection_dim: int = field(default=128, metadata={"help": "projection head output P; 0 = no head (CLOCS)"})
 
 
@@ -45,15 +47,21 @@ class ECGContrastiveModel(BaseModel):
         self.in_channels = cfg.in_channels
         self.encoder = build_encoder(cfg.encoder, cfg.in_channels, embed_dim=cfg.embed_dim, **args)
         self.embed_dim = cfg.embed_dim
-        self.head: nn.Module = (MLPHead(cfg.embed_dim, [cfg.embed_dim], cfg.projection_dim)
-                                if cfg.projection_dim > 0 else nn.Identity())
+        self.head: nn.Module = (
+            MLPHead(cfg.embed_dim, [cfg.embed_dim], cfg.projection_dim) if cfg.projection_dim > 0 else nn.Identity()
+        )
 
     @classmethod
     def build_model(cls, cfg: ECGContrastiveConfig, task: Any = None) -> "ECGContrastiveModel":
         return cls(cfg)
 
-    def forward(self, source: Optional[torch.Tensor] = None, views: Optional[torch.Tensor] = None,
-                padding_mask: Optional[torch.Tensor] = None, **kwargs: Any) -> Dict[str, torch.Tensor]:
+    def forward(
+        self,
+        source: Optional[torch.Tensor] = None,
+        views: Optional[torch.Tensor] = None,
+        padding_mask: Optional[torch.Tensor] = None,
+        **kwargs: Any,
+    ) -> Dict[str, torch.Tensor]:
         """``views`` (V, B, C, T) -> ``z`` (V, B, P) and ``h`` (V, B, E); without views,
         ``source`` (B, C, T) -> ``h`` (B, E)."""
         if views is None:

@@ -8,7 +8,6 @@ The downstream representation (:meth:`extract_embedding`, read by ``ecg_ssl_clas
 Windows whose length is not a multiple of ``patch_size`` lose their last ``T mod patch_size`` samples.
 """
 
-
 from dataclasses import dataclass, fields
 from typing import Any, Dict, Optional
 
@@ -36,8 +35,9 @@ class ECGMAEModel(BaseModel):
     def build_model(cls, cfg: ECGMAEModelConfig, task: Any = None) -> "ECGMAEModel":
         return cls(cfg)
 
-    def forward(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None,
-                **kwargs: Any) -> Dict[str, torch.Tensor]:
+    def forward(
+        self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None, **kwargs: Any
+    ) -> Dict[str, torch.Tensor]:
         """``source`` (B, C, T) -> ``pred``, ``target`` (B, C*N, P) and ``mask`` (B, C*N) bool."""
         return self.mae(source)
 
@@ -45,7 +45,12 @@ class ECGMAEModel(BaseModel):
         """The downstream representation (B, D) of windows (B, C, T): mean of the encoder tokens."""
         return self.mae.embedding(source)
 
-    def reconstruct(self, source: torch.Tensor, mask_ratio: Optional[float] = None,
-                    generator: Optional[torch.Generator] = None, norm_target: bool = True) -> Dict[str, torch.Tensor]:
+    def reconstruct(
+        self,
+        source: torch.Tensor,
+        mask_ratio: Optional[float] = None,
+        generator: Optional[torch.Generator] = None,
+        norm_target: bool = True,
+    ) -> Dict[str, torch.Tensor]:
         """See :meth:`physioclr_ext.modules.ecg_mae.ECGMAE.reconstruct`."""
         return self.mae.reconstruct(source, mask_ratio=mask_ratio, generator=generator, norm_target=norm_target)

@@ -28,13 +28,17 @@ from physioclr_ext.models.representation import pooled_embedding
 @dataclass
 class ECGSSLClassifierConfig(Dataclass):
     model_path: Optional[str] = field(default=None, metadata={"help": "pretrained checkpoint"})
-    no_pretrained_weights: bool = field(default=False, metadata={
-        "help": "build the checkpoint's architecture with random weights (training from scratch)"})
+    no_pretrained_weights: bool = field(
+        default=False,
+        metadata={"help": "build the checkpoint's architecture with random weights (training from scratch)"},
+    )
     num_labels: int = field(default=1, metadata={"help": "outputs: 1 (binary), K classes or K labels"})
     freeze_encoder: bool = field(default=False, metadata={"help": "train the head only (linear probe)"})
     final_dropout: float = field(default=0.0, metadata={"help": "dropout before the head"})
-    pretrained_model_cfg: Any = field(default=None, metadata={
-        "help": "filled from model_path at the first build; lets the fine-tuned checkpoint rebuild itself"})
+    pretrained_model_cfg: Any = field(
+        default=None,
+        metadata={"help": "filled from model_path at the first build; lets the fine-tuned checkpoint rebuild itself"},
+    )
 
 
 def _remember_pretrained_cfg(cfg: Any, pretrained: Dict[str, Any]) -> None:

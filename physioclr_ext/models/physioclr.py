@@ -27,7 +27,6 @@ configs set ``find_unused_parameters: true`` (the decoder, peak head and mask em
 Time masking is fairseq-signals' own (``compute_mask_indices``, NumPy's RNG), as in its ``wav2vec2``.
 """
 
-
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -41,8 +40,10 @@ from physioclr_ext.modules.pooling import masked_mean
 
 @dataclass
 class PhysioCLRModelConfig(Wav2Vec2Config):
-    decoder_hidden: List[int] = field(default_factory=lambda: [256, 128], metadata={
-        "help": "widths of the decoder's two transposed convolutions (the release: 256, 128)"})
+    decoder_hidden: List[int] = field(
+        default_factory=lambda: [256, 128],
+        metadata={"help": "widths of the decoder's two transposed convolutions (the release: 256, 128)"},
+    )
 
 
 @register_model("wav2vec2_physioCLR", dataclass=PhysioCLRModelConfig)
@@ -68,16 +69,24 @@ class PhysioCLRModel(Wav2Vec2Model):
         """Encoder frames ``x`` (B, T', D) and their ``padding_mask`` (B, T') or None."""
         return Wav2Vec2Model.forward(self, source, padding_mask=padding_mask, mask=mask, features_only=True)
 
-    def forward(self, source: torch.Tensor, shuffled: Optional[torch.Tensor] = None,
-                neighbour: Optional[torch.Tensor] = None, padding_mask: Optional[torch.Tensor] = None,
-                **kwargs: Any) -> Dict[str, torch.Tensor]:
+    def forward(
+        self,
+        source: torch.Tensor,
+        shuffled: Optional[torch.Tensor] = None,
+        neighbour: Optional[torch.Tensor] = None,
+        padding_mask: Optional[torch.Tensor] = None,
+        **kwargs: Any,
+    ) -> Dict[str, torch.Tensor]:
         """``source``, ``shuffled``, ``neighbour`` (B, C, T) -> see the module docstring."""
         res = self._encode(source, padding_mask, mask=self.training and self.cfg.apply_mask)
         x = res["x"]
         frames = x.transpose(1, 2)
         length = source.shape[-1]
-        out = {"h": masked_mean(x, res["padding_mask"]), "reconstruction": self.decoder(frames, length),
-               "peak_map": self.peak_head(frames, length)}
+        out = {
+            "h": masked_mean(x, res["padding_mask"]),
+            "reconstruction": self.decoder(frames, length),
+            "peak_map": self.peak_head(frames, length),
+        }
         views = [v for v in (shuffled, neighbour) if v is not None]
         if views:
             masks = None if padding_mask is None else torch.cat([padding_mask] * len(views))

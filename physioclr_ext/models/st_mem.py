@@ -48,8 +48,9 @@ class STMEMModel(BaseModel):
             return random_crop(source, self.net.seq_len)
         return test_crops(source, self.net.seq_len, self.net.cfg.crop_starts[:1])[0]
 
-    def forward(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None,
-                **kwargs: Any) -> Dict[str, torch.Tensor]:
+    def forward(
+        self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None, **kwargs: Any
+    ) -> Dict[str, torch.Tensor]:
         """``source`` (B, C, T >= seq_len) -> ``pred``, ``target`` (B, C, N, P), ``mask`` (B, C, N)."""
         return self.net(self._crop(source))
 
@@ -60,8 +61,13 @@ class STMEMModel(BaseModel):
             return self.net.embedding(random_crop(source, self.net.seq_len))
         return self.net.crop_embedding(source)
 
-    def reconstruct(self, source: torch.Tensor, mask_ratio: Optional[float] = None,
-                    generator: Optional[torch.Generator] = None, norm_target: bool = True) -> Dict[str, torch.Tensor]:
+    def reconstruct(
+        self,
+        source: torch.Tensor,
+        mask_ratio: Optional[float] = None,
+        generator: Optional[torch.Generator] = None,
+        norm_target: bool = True,
+    ) -> Dict[str, torch.Tensor]:
         """:meth:`STMEM.reconstruct` on the first test crop of ``source`` (B, C, T); outputs (B, C, seq_len)."""
         crop = test_crops(source, self.net.seq_len, self.net.cfg.crop_starts[:1])[0]
         return self.net.reconstruct(crop, mask_ratio=mask_ratio, generator=generator, norm_target=norm_target)

@@ -41,8 +41,9 @@ class ECGMAEConfig:
 
     in_channels: int = field(default=12, metadata={"help": "leads C of the input (1 for single-lead data)"})
     patch_size: int = field(default=125, metadata={"help": "samples per patch P (0.25 s at 500 Hz)"})
-    max_patches: int = field(default=64, metadata={
-        "help": "time positions of the sin-cos table; T // patch_size must not exceed it"})
+    max_patches: int = field(
+        default=64, metadata={"help": "time positions of the sin-cos table; T // patch_size must not exceed it"}
+    )
     embed_dim: int = field(default=256, metadata={"help": "encoder width D (the representation size)"})
     depth: int = field(default=8, metadata={"help": "encoder blocks"})
     heads: int = field(default=8, metadata={"help": "encoder attention heads"})
@@ -87,9 +88,7 @@ class ECGMAE(nn.Module):
 
         self.decoder_embed = nn.Linear(cfg.embed_dim, cfg.decoder_embed_dim)
         self.mask_token = nn.Parameter(torch.zeros(cfg.decoder_embed_dim))
-        self.register_buffer(
-            "decoder_pos_embed", sincos_1d(cfg.max_patches, cfg.decoder_embed_dim), persistent=False
-        )
+        self.register_buffer("decoder_pos_embed", sincos_1d(cfg.max_patches, cfg.decoder_embed_dim), persistent=False)
         self.decoder_lead_embed = nn.Parameter(torch.zeros(cfg.in_channels, cfg.decoder_embed_dim))
         self.decoder = Transformer(cfg.decoder_embed_dim, cfg.decoder_depth, cfg.decoder_heads, cfg.mlp_ratio)
         self.decoder_pred = nn.Linear(cfg.decoder_embed_dim, cfg.patch_size)
@@ -193,4 +192,3 @@ class ECGMAE(nn.Module):
             "reconstruction": unpatchify(pred.reshape(b, c, -1, self.patch_size)),
             "mask": mask,
         }
-

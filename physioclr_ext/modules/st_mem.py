@@ -59,8 +59,10 @@ class STMEMConfig:
     """
 
     num_leads: int = field(default=12, metadata={"help": "leads C, in the order I, II, III, aVR, aVL, aVF, V1-V6"})
-    seq_len: int = field(default=2250, metadata={
-        "help": "samples per lead seen by the model, T (9 s at 250 Hz); a multiple of patch_size"})
+    seq_len: int = field(
+        default=2250,
+        metadata={"help": "samples per lead seen by the model, T (9 s at 250 Hz); a multiple of patch_size"},
+    )
     patch_size: int = field(default=75, metadata={"help": "samples per patch P (0.3 s at 250 Hz)"})
     embed_dim: int = field(default=768, metadata={"help": "encoder width D (ViT-B 768, ViT-S 384)"})
     depth: int = field(default=12, metadata={"help": "encoder blocks"})
@@ -72,8 +74,10 @@ class STMEMConfig:
     decoder_heads: int = field(default=4, metadata={"help": "lead-wise decoder attention heads"})
     mask_ratio: float = field(default=0.75, metadata={"help": "share of each lead's patches masked"})
     drop_path: float = field(default=0.0, metadata={"help": "encoder stochastic depth (0 in pretraining)"})
-    crop_starts: List[int] = field(default_factory=lambda: list(TEST_CROP_STARTS), metadata={
-        "help": "starts of the evaluation crops whose representations are averaged"})
+    crop_starts: List[int] = field(
+        default_factory=lambda: list(TEST_CROP_STARTS),
+        metadata={"help": "starts of the evaluation crops whose representations are averaged"},
+    )
 
 
 def _check_length(x: Tensor, seq_len: int) -> None:
@@ -82,7 +86,8 @@ def _check_length(x: Tensor, seq_len: int) -> None:
     if x.shape[-1] < seq_len:
         raise ValueError(
             f"ST-MEM needs windows of at least seq_len={seq_len} samples, got {x.shape[-1]}; preprocess the "
-            f"recordings with the preset `st_mem` (250 Hz, 10-s windows of 2500 samples)")
+            f"recordings with the preset `st_mem` (250 Hz, 10-s windows of 2500 samples)"
+        )
 
 
 def random_crop(x: Tensor, seq_len: int, generator: Optional[torch.Generator] = None) -> Tensor:
@@ -119,7 +124,7 @@ def test_crops(x: Tensor, seq_len: int, starts: Sequence[int] = TEST_CROP_STARTS
     _check_length(x, seq_len)
     last = x.shape[-1] - seq_len
     kept = sorted({min(max(int(s), 0), last) for s in starts}) or [0]
-    return torch.stack([x[..., s:s + seq_len] for s in kept])
+    return torch.stack([x[..., s : s + seq_len] for s in kept])
 
 
 test_crops.__test__ = False  # type: ignore[attr-defined]  # not a test, though pytest's name rule says so
@@ -150,19 +155,23 @@ class STMEM(nn.Module):
         self.num_patches = cfg.seq_len // cfg.patch_size
         self.embed_dim, self.mask_ratio = cfg.embed_dim, cfg.mask_ratio
         dim, dec_dim = cfg.embed_dim, cfg.decoder_embed_dim
-        self.patch_embed = nn.Sequential(nn.LayerNorm(cfg.patch_size), nn.Linear(cfg.patch_size, dim), nn.LayerNorm(dim))
+        self.patch_embed = nn.Sequential(
+            nn.LayerNorm(cfg.patch_size), nn.Linear(cfg.patch_size, dim), nn.LayerNorm(dim)
+        )
         self.register_buffer("pos_embed", sincos_1d(self.num_patches + 2, dim), persistent=False)
         self.sep_embed = nn.Parameter(torch.zeros(dim))
         self.lead_embed = nn.Parameter(torch.zeros(cfg.num_leads, dim))
-        self.encoder = Transformer(dim, cfg.depth, cfg.heads, cfg.mlp_ratio, cfg.qkv_bias, drop_path=cfg.drop_path,
-                                   norm_eps=ENCODER_NORM_EPS)
+        self.encoder = Transformer(
+            dim, cfg.depth, cfg.heads, cfg.mlp_ratio, cfg.qkv_bias, drop_path=cfg.drop_path, norm_eps=ENCODER_NORM_EPS
+        )
         self.fc_norm = nn.LayerNorm(dim)
 
         self.decoder_embed = nn.Linear(dim, dec_dim)
         self.mask_token = nn.Parameter(torch.zeros(dec_dim))
         self.register_buffer("decoder_pos_embed", sincos_1d(self.num_patches + 2, dec_dim), persistent=False)
-        self.decoder = Transformer(dec_dim, cfg.decoder_depth, cfg.decoder_heads, cfg.mlp_ratio, cfg.qkv_bias,
-                                   norm_eps=DECODER_NORM_EPS)
+        self.decoder = Transformer(
+            dec_dim, cfg.decoder_depth, cfg.decoder_heads, cfg.mlp_ratio, cfg.qkv_bias, norm_eps=DECODER_NORM_EPS
+        )
         self.decoder_pred = nn.Linear(dec_dim, cfg.patch_size)
         self._init_weights()
 
@@ -176,7 +185,8 @@ class STMEM(nn.Module):
         if x.ndim != 3 or x.shape[1] != self.num_leads or x.shape[2] != self.seq_len:
             raise ValueError(
                 f"ST-MEM takes (B, {self.num_leads}, {self.seq_len}) windows, got {tuple(x.shape)}; crop longer "
-                "windows with random_crop/test_crops (preprocessing preset `st_mem`)")
+                "windows with random_crop/test_crops (preprocessing preset `st_mem`)"
+            )
 
     def _tokens(self, x: Tensor) -> Tensor:
         """Patch tokens with their positions: ``(B, C, T) -> (B, C, N, D)``."""
@@ -192,8 +202,9 @@ class STMEM(nn.Module):
         tokens = torch.cat([left, tokens, right], dim=2) + self.lead_embed[None, :, None, :]
         return tokens.flatten(1, 2)
 
-    def forward_encoder(self, x: Tensor, mask_ratio: Optional[float] = None,
-                        generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor, Tensor]:
+    def forward_encoder(
+        self, x: Tensor, mask_ratio: Optional[float] = None, generator: Optional[torch.Generator] = None
+    ) -> Tuple[Tensor, Tensor, Tensor]:
         """Mask each lead independently and encode the kept tokens.
 
         Returns:
@@ -231,22 +242,28 @@ class STMEM(nn.Module):
         hidden = self.decoder_embed(latent).view(batch * leads, n_keep + 2, -1)
         width = hidden.shape[-1]
         patches = self.mask_token.expand(batch * leads, self.num_patches, width).clone()
-        patches = patches.scatter(1, keep.reshape(batch * leads, n_keep, 1).expand(-1, -1, width),
-                                  hidden[:, 1:-1])
+        patches = patches.scatter(1, keep.reshape(batch * leads, n_keep, 1).expand(-1, -1, width), hidden[:, 1:-1])
         sequence = torch.cat([hidden[:, :1], patches, hidden[:, -1:]], dim=1) + self.decoder_pos_embed
         pred: Tensor = self.decoder_pred(self.decoder(sequence))[:, 1:-1]
         return pred.reshape(batch, leads, self.num_patches, self.patch_size)
 
-    def forward(self, x: Tensor, mask_ratio: Optional[float] = None,
-                generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
+    def forward(
+        self, x: Tensor, mask_ratio: Optional[float] = None, generator: Optional[torch.Generator] = None
+    ) -> Dict[str, Tensor]:
         """``x`` (B, C, T) -> ``pred`` (B, C, N, P), ``target`` (B, C, N, P) raw patches of ``x``,
         ``mask`` (B, C, N) bool (True = masked, the patches the loss scores)."""
         latent, mask, keep = self.forward_encoder(x, mask_ratio, generator)
         return {"pred": self.forward_decoder(latent, keep), "target": patchify(x, self.patch_size), "mask": mask}
 
     @torch.no_grad()
-    def reconstruct(self, x: Tensor, mask_ratio: Optional[float] = None, generator: Optional[torch.Generator] = None,
-                    norm_target: bool = True, eps: float = 1e-6) -> Dict[str, Tensor]:
+    def reconstruct(
+        self,
+        x: Tensor,
+        mask_ratio: Optional[float] = None,
+        generator: Optional[torch.Generator] = None,
+        norm_target: bool = True,
+        eps: float = 1e-6,
+    ) -> Dict[str, Tensor]:
         """Mask, encode and decode ``x`` (B, C, T) for inspection.
 
         Returns ``original`` (B, C, T); ``masked`` (B, C, T), NaN on masked patches; ``reconstruction``

@@ -29,11 +29,14 @@ logger = logging.getLogger(__name__)
 @dataclass
 class WarmupCosineConfig(Dataclass):
     warmup_updates: int = field(default=0, metadata={"help": "linear warm-up length in updates"})
-    warmup_ratio: Optional[float] = field(default=None, metadata={
-        "help": "warm-up as a share of total_updates (overrides warmup_updates when set)"})
+    warmup_ratio: Optional[float] = field(
+        default=None, metadata={"help": "warm-up as a share of total_updates (overrides warmup_updates when set)"}
+    )
     min_lr: float = field(default=0.0, metadata={"help": "learning rate at the end of the cosine"})
-    total_updates: int = field(default=II("optimization.max_update"), metadata={
-        "help": "updates of the whole schedule (default optimization.max_update)"})
+    total_updates: int = field(
+        default=II("optimization.max_update"),
+        metadata={"help": "updates of the whole schedule (default optimization.max_update)"},
+    )
     lr: List[float] = II("optimization.lr")
 
 
@@ -49,8 +52,11 @@ class WarmupCosineSchedule(FairseqLRScheduler):
         ratio = cfg.warmup_ratio
         self.warmup = int(round(ratio * self.total)) if ratio is not None else int(cfg.warmup_updates)
         if self.warmup > self.total:  # e.g. a short test run of a paper config
-            logger.warning("warmup_cosine: %d warm-up updates exceed the %d updates of the run; warming up over "
-                           "the whole run", self.warmup, self.total)
+            logger.warning(
+                "warmup_cosine: %d warm-up updates exceed the %d updates of the run; warming up over the whole run",
+                self.warmup,
+                self.total,
+            )
             self.warmup = self.total
         self.peak, self.min_lr = float(cfg.lr[0]), float(cfg.min_lr)
         self.optimizer.set_lr(self._lr(0))

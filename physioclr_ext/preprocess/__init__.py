@@ -22,6 +22,7 @@ CLI: ``python -m physioclr_ext.preprocess --input DIR --output DIR [options]``; 
 its entry point then runs :mod:`physioclr_ext.features` (``features.pipeline.preprocess_and_extract``),
 which this package never imports (``run`` only records the ``features_*`` options).
 """
+
 from .config import PRESETS, PreprocessConfig
 from .pipeline import PreprocessError, run
 from .splits import SplitError

@@ -4,6 +4,7 @@ physiological feature stage of :mod:`physioclr_ext.features` on the written outp
 The two stages are chained by :func:`physioclr_ext.features.pipeline.preprocess_and_extract`
 (features may import preprocessing; ``physioclr_ext.preprocess`` never imports ``physioclr_ext.features``).
 """
+
 from __future__ import annotations
 
 import sys

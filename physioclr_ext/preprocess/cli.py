@@ -1,4 +1,5 @@
 """Command line interface: ``python -m physioclr_ext.preprocess``."""
+
 from __future__ import annotations
 
 import argparse
@@ -51,9 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser; options not given on the command line are absent from the result."""
     presets = "\n".join(f"  {name:15s} {PRESET_HELP[name]}" for name in PRESETS)
     parser = argparse.ArgumentParser(
-        prog="python -m physioclr_ext.preprocess", argument_default=argparse.SUPPRESS,
+        prog="python -m physioclr_ext.preprocess",
+        argument_default=argparse.SUPPRESS,
         description=DESCRIPTION,
-        epilog=EPILOG.format(presets=presets), formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG.format(presets=presets),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _io_options(parser.add_argument_group("input/output"))
     _signal_options(parser.add_argument_group("signal"))
     _label_split_options(parser.add_argument_group("labels and splits"))
@@ -71,77 +75,145 @@ def _io_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--output", required=True, metavar="DIR", help="output folder")
     group.add_argument("--format", choices=FORMATS, help="input layout (default: auto-detect)")
     group.add_argument("--preset", choices=list(PRESETS), help="named option set (see below)")
-    group.add_argument("--input-sample-rate", type=float, metavar="HZ",
-                       help="sampling rate of npy inputs (default: --sample-rate, i.e. no resampling)")
-    group.add_argument("--lead-names", metavar="A,B,..", type=lambda s: tuple(s.split(",")),
-                       help="channel names of npy inputs (default: the 12 standard leads)")
+    group.add_argument(
+        "--input-sample-rate",
+        type=float,
+        metavar="HZ",
+        help="sampling rate of npy inputs (default: --sample-rate, i.e. no resampling)",
+    )
+    group.add_argument(
+        "--lead-names",
+        metavar="A,B,..",
+        type=lambda s: tuple(s.split(",")),
+        help="channel names of npy inputs (default: the 12 standard leads)",
+    )
     group.add_argument("--ludb-csv", metavar="CSV", help="LUDB ludb.csv (default: found next to the input)")
 
 
 def _signal_options(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--leads", metavar="LEADS",
-                       help="output leads in this order, e.g. II or I,II,V1 (default: all 12, "
-                       "I II III aVR aVL aVF V1-V6); missing leads are zero-filled")
-    group.add_argument("--bandpass", nargs=2, type=float, metavar=("LOW", "HIGH"),
-                       help=f"zero-phase Butterworth band-pass in Hz (default: {_d('bandpass')})")
-    group.add_argument("--filter-order", type=int, metavar="N",
-                       help=f"Butterworth order (default: {_d('filter_order')})")
+    group.add_argument(
+        "--leads",
+        metavar="LEADS",
+        help="output leads in this order, e.g. II or I,II,V1 (default: all 12, "
+        "I II III aVR aVL aVF V1-V6); missing leads are zero-filled",
+    )
+    group.add_argument(
+        "--bandpass",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        help=f"zero-phase Butterworth band-pass in Hz (default: {_d('bandpass')})",
+    )
+    group.add_argument(
+        "--filter-order", type=int, metavar="N", help=f"Butterworth order (default: {_d('filter_order')})"
+    )
     group.add_argument("--no-filter", dest="apply_filter", action="store_false", help="skip the band-pass")
-    group.add_argument("--sample-rate", type=int, metavar="HZ",
-                       help=f"output sampling rate, resample_poly (default: {_d('sample_rate')})")
-    group.add_argument("--normalize", choices=NORMALIZE_CHOICES,
-                       help=f"z-score per lead or over the whole window (default: {_d('normalize')})")
-    group.add_argument("--window-seconds", type=float, metavar="S",
-                       help=f"window length (default: {_d('window_seconds')})")
-    group.add_argument("--overlap-seconds", type=float, metavar="S",
-                       help=f"overlap of consecutive windows (default: {_d('overlap_seconds')})")
-    group.add_argument("--quality", choices=("drop", "keep"),
-                       help="drop windows with NaN / flat / saturated leads, or keep and flag them "
-                       f"in windows.csv (default: {_d('quality')})")
-    group.add_argument("--flat-threshold", type=float, metavar="MV",
-                       help=f"a lead with peak-to-peak below this is flat (default: {_d('flat_threshold')})")
-    group.add_argument("--saturation-threshold", type=float, metavar="SHARE",
-                       help="a lead with more than this share of samples at its min or max is "
-                       f"saturated (default: {_d('saturation_threshold')})")
+    group.add_argument(
+        "--sample-rate",
+        type=int,
+        metavar="HZ",
+        help=f"output sampling rate, resample_poly (default: {_d('sample_rate')})",
+    )
+    group.add_argument(
+        "--normalize",
+        choices=NORMALIZE_CHOICES,
+        help=f"z-score per lead or over the whole window (default: {_d('normalize')})",
+    )
+    group.add_argument(
+        "--window-seconds", type=float, metavar="S", help=f"window length (default: {_d('window_seconds')})"
+    )
+    group.add_argument(
+        "--overlap-seconds",
+        type=float,
+        metavar="S",
+        help=f"overlap of consecutive windows (default: {_d('overlap_seconds')})",
+    )
+    group.add_argument(
+        "--quality",
+        choices=("drop", "keep"),
+        help="drop windows with NaN / flat / saturated leads, or keep and flag them "
+        f"in windows.csv (default: {_d('quality')})",
+    )
+    group.add_argument(
+        "--flat-threshold",
+        type=float,
+        metavar="MV",
+        help=f"a lead with peak-to-peak below this is flat (default: {_d('flat_threshold')})",
+    )
+    group.add_argument(
+        "--saturation-threshold",
+        type=float,
+        metavar="SHARE",
+        help="a lead with more than this share of samples at its min or max is "
+        f"saturated (default: {_d('saturation_threshold')})",
+    )
 
 
 def _label_split_options(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--label-scheme", choices=LABEL_SCHEMES,
-                       help=f"what the .mat label holds (default: {_d('label_scheme')})")
-    group.add_argument("--label-set", choices=("present", "table"),
-                       help="multilabel classes: those present in the data, or the whole table "
-                       f"(default: {_d('label_set')})")
-    group.add_argument("--split", choices=SPLITS,
-                       help=f"patient-level split method (default: {_d('split')})")
-    group.add_argument("--split-fractions", nargs=3, type=float, metavar=("TRAIN", "VALID", "TEST"),
-                       help=f"random split fractions of patients (default: {_d('split_fractions')})")
-    group.add_argument("--split-file", metavar="CSV",
-                       help="CSV with columns record (or patient) and split in train/valid/test")
-    group.add_argument("--valid-fraction", type=float, metavar="F",
-                       help=f"mitbih_ds1ds2: share of DS1 patients moved to valid (default: {_d('valid_fraction')})")
+    group.add_argument(
+        "--label-scheme", choices=LABEL_SCHEMES, help=f"what the .mat label holds (default: {_d('label_scheme')})"
+    )
+    group.add_argument(
+        "--label-set",
+        choices=("present", "table"),
+        help=f"multilabel classes: those present in the data, or the whole table (default: {_d('label_set')})",
+    )
+    group.add_argument("--split", choices=SPLITS, help=f"patient-level split method (default: {_d('split')})")
+    group.add_argument(
+        "--split-fractions",
+        nargs=3,
+        type=float,
+        metavar=("TRAIN", "VALID", "TEST"),
+        help=f"random split fractions of patients (default: {_d('split_fractions')})",
+    )
+    group.add_argument(
+        "--split-file", metavar="CSV", help="CSV with columns record (or patient) and split in train/valid/test"
+    )
+    group.add_argument(
+        "--valid-fraction",
+        type=float,
+        metavar="F",
+        help=f"mitbih_ds1ds2: share of DS1 patients moved to valid (default: {_d('valid_fraction')})",
+    )
     group.add_argument("--seed", type=int, help=f"seed of the random splits (default: {_d('seed')})")
-    group.add_argument("--keep-202-separate", dest="merge_same_subject", action="store_false",
-                       help="MIT-BIH: treat 202 as its own patient and keep it in DS2 (the classic "
-                       "protocol, which leaks subject 201/202 across splits); default: 202 is "
-                       "patient 201 and dropped from the DS2 test split")
+    group.add_argument(
+        "--keep-202-separate",
+        dest="merge_same_subject",
+        action="store_false",
+        help="MIT-BIH: treat 202 as its own patient and keep it in DS2 (the classic "
+        "protocol, which leaks subject 201/202 across splits); default: 202 is "
+        "patient 201 and dropped from the DS2 test split",
+    )
 
 
 def _run_options(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--workers", type=int, metavar="N",
-                       help="parallel processes (default: min(4, cpu count))")
+    group.add_argument("--workers", type=int, metavar="N", help="parallel processes (default: min(4, cpu count))")
     group.add_argument("--compress", action="store_true", help="zlib-compress the .mat files")
     group.add_argument("--force", action="store_true", help="reprocess records even if their marker is current")
     group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    group.add_argument("--features", action="store_true",
-                       help="also extract neurokit2 physiological features into OUTPUT/features/ (PhysioCLR)")
-    group.add_argument("--features-pca", type=pca_option, metavar="K|auto|none",
-                       help="PCA of the features to K dims fitted on train; auto: 50 (PhysioCLR's) where the "
-                       "training split has at least 500 windows, else none (default: none)")
-    group.add_argument("--features-lead", metavar="LEAD",
-                       help="features from 'mean' of the present leads (default), a lead name or index")
-    group.add_argument("--features-delineation", choices=["dwt", "prominence", "cwt"],
-                       help="neurokit2 wave delineation: dwt (default, PhysioCLR's) or prominence (closer to "
-                            "LUDB's manual P/QRS/T boundaries, see benchmarks/features.py)")
+    group.add_argument(
+        "--features",
+        action="store_true",
+        help="also extract neurokit2 physiological features into OUTPUT/features/ (PhysioCLR)",
+    )
+    group.add_argument(
+        "--features-pca",
+        type=pca_option,
+        metavar="K|auto|none",
+        help="PCA of the features to K dims fitted on train; auto: 50 (PhysioCLR's) where the "
+        "training split has at least 500 windows, else none (default: none)",
+    )
+    group.add_argument(
+        "--features-lead",
+        metavar="LEAD",
+        help="features from 'mean' of the present leads (default), a lead name or index",
+    )
+    group.add_argument(
+        "--features-delineation",
+        choices=["dwt", "prominence", "cwt"],
+        help="neurokit2 wave delineation: dwt (default, PhysioCLR's) or prominence (closer to "
+        "LUDB's manual P/QRS/T boundaries, see benchmarks/features.py)",
+    )
 
 
 def pca_option(text: str) -> int | str | None:
@@ -180,11 +252,15 @@ def main(argv: Sequence[str] | None, run_stages: Callable[[PreprocessConfig], di
 def report(summary: dict[str, Any]) -> None:
     """Print the summary of a run (with its ``features`` entry when the feature stage ran)."""
     records = summary["records"]
-    print(f"{summary['format']}: {records['succeeded']}/{records['planned']} records "
-          f"({records['skipped_existing']} already done), written to {summary['output']}")
+    print(
+        f"{summary['format']}: {records['succeeded']}/{records['planned']} records "
+        f"({records['skipped_existing']} already done), written to {summary['output']}"
+    )
     for split, counts in summary["splits"].items():
-        print(f"  {split:5s} records={counts['records']} patients={counts['patients']} "
-              f"windows={counts['windows']} cmsc_pairs={counts['cmsc_pairs']}")
+        print(
+            f"  {split:5s} records={counts['records']} patients={counts['patients']} "
+            f"windows={counts['windows']} cmsc_pairs={counts['cmsc_pairs']}"
+        )
     quality = summary["quality"]
     print(f"  windows dropped={quality['windows_dropped']} by reason {quality['dropped_by_reason']}")
     if "features" in summary:

@@ -1,4 +1,5 @@
 """Configuration of the preprocessing pipeline and its named presets."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,33 +22,56 @@ PCA_AUTO = "auto"
 PRESETS: dict[str, dict[str, Any]] = {
     # fairseq-signals / ECG-FM convention.
     "fairseq_signals": {
-        "sample_rate": 500, "window_seconds": 5.0, "normalize": "per_lead",
+        "sample_rate": 500,
+        "window_seconds": 5.0,
+        "normalize": "per_lead",
         "leads": CANONICAL_LEADS,
     },
     # ST-MEM input contract.
     "st_mem": {
-        "sample_rate": 250, "bandpass": (0.67, 40.0), "filter_order": 5, "apply_filter": True,
-        "normalize": "per_sample", "leads": CANONICAL_LEADS, "window_seconds": 10.0,
+        "sample_rate": 250,
+        "bandpass": (0.67, 40.0),
+        "filter_order": 5,
+        "apply_filter": True,
+        "normalize": "per_sample",
+        "leads": CANONICAL_LEADS,
+        "window_seconds": 10.0,
     },
     # Few-shot arrhythmia detection on MIT-BIH (inter-patient DS1/DS2).
     "mitbih_fewshot": {
-        "format": "mitdb", "leads": ("II",), "window_seconds": 10.0, "sample_rate": 360,
-        "normalize": "per_lead", "split": "mitbih_ds1ds2", "label_scheme": "binary",
+        "format": "mitdb",
+        "leads": ("II",),
+        "window_seconds": 10.0,
+        "sample_rate": 360,
+        "normalize": "per_lead",
+        "split": "mitbih_ds1ds2",
+        "label_scheme": "binary",
     },
 }
 PRESET_HELP: dict[str, str] = {
     "fairseq_signals": "500 Hz, 5 s windows, per-lead z-score, 12 leads (fairseq-signals/ECG-FM)",
-    "st_mem": "250 Hz, 0.67-40 Hz order-5 zero-phase Butterworth, per_sample z-score, "
-    "12 leads, 10 s windows (ST-MEM)",
+    "st_mem": "250 Hz, 0.67-40 Hz order-5 zero-phase Butterworth, per_sample z-score, 12 leads, 10 s windows (ST-MEM)",
     "mitbih_fewshot": "MIT-BIH, lead II (MLII) only, 10 s windows, 360 Hz kept, per-lead "
     "z-score, DS1/DS2 inter-patient split, binary labels",
 }
 # Options that change what is written for a record; a resume marker is only
 # reused when these (and the record's idx/patient/labels) are unchanged.
 _RECORD_OPTIONS = (
-    "format", "leads", "bandpass", "filter_order", "apply_filter", "sample_rate",
-    "input_sample_rate", "lead_names", "normalize", "window_seconds", "overlap_seconds",
-    "quality", "flat_threshold", "saturation_threshold", "compress",
+    "format",
+    "leads",
+    "bandpass",
+    "filter_order",
+    "apply_filter",
+    "sample_rate",
+    "input_sample_rate",
+    "lead_names",
+    "normalize",
+    "window_seconds",
+    "overlap_seconds",
+    "quality",
+    "flat_threshold",
+    "saturation_threshold",
+    "compress",
 )
 
 

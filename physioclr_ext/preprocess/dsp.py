@@ -2,6 +2,7 @@
 
 All functions take and return ``(L, T)`` arrays (leads x time).
 """
+
 from __future__ import annotations
 
 from fractions import Fraction

@@ -9,6 +9,7 @@ Window label rule for beat-annotated records (documented contract):
     ties broken by severity V > F > S > Q. Binary label: 1 ("arrhythmia") iff
     the window has any non-N beat, i.e. iff its AAMI class is not N.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -58,17 +59,21 @@ SNOMED_CLASSES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("TInv", "T wave inversion", ("59931005",)),
     ("PRWP", "poor R wave progression", ("365413008",)),
 )
-SNOMED_TO_NAME: dict[str, str] = {
-    code: name for name, _, codes in SNOMED_CLASSES for code in codes
-}
+SNOMED_TO_NAME: dict[str, str] = {code: name for name, _, codes in SNOMED_CLASSES for code in codes}
 SNOMED_NAMES: tuple[str, ...] = tuple(name for name, _, _ in SNOMED_CLASSES)
 
 # LUDB rhythm statements, in the order used for the label vector; rhythms
 # not listed here are appended alphabetically.
 LUDB_RHYTHMS: tuple[str, ...] = (
-    "Sinus rhythm", "Sinus bradycardia", "Sinus tachycardia", "Sinus arrhythmia",
-    "Irregular sinus rhythm", "Atrial fibrillation", "Atrial flutter, typical",
-    "Wandering atrial pacemaker", "Aberrant conduction",
+    "Sinus rhythm",
+    "Sinus bradycardia",
+    "Sinus tachycardia",
+    "Sinus arrhythmia",
+    "Irregular sinus rhythm",
+    "Atrial fibrillation",
+    "Atrial flutter, typical",
+    "Wandering atrial pacemaker",
+    "Aberrant conduction",
 )
 
 LABEL_SCHEMES = ("auto", "binary", "aami", "multilabel", "multiclass", "none")
@@ -89,9 +94,7 @@ def window_aami_class(classes: Sequence[str]) -> str | None:
     return min(abnormal, key=lambda c: (-abnormal[c], _SEVERITY[c]))
 
 
-def window_beats(
-    samples: np.ndarray, symbols: Sequence[str], lo: int, hi: int
-) -> list[str]:
+def window_beats(samples: np.ndarray, symbols: Sequence[str], lo: int, hi: int) -> list[str]:
     """AAMI classes of the beats annotated in the raw sample span ``[lo, hi)``.
 
     Args:

@@ -4,6 +4,7 @@ Every record is mapped onto the standard 12-lead order
 ``I, II, III, aVR, aVL, aVF, V1..V6`` (or a user-chosen subset of it).
 Leads a record does not have are zero-filled and reported as missing.
 """
+
 from __future__ import annotations
 
 import re
@@ -12,8 +13,18 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 CANONICAL_LEADS: tuple[str, ...] = (
-    "I", "II", "III", "aVR", "aVL", "aVF",
-    "V1", "V2", "V3", "V4", "V5", "V6",
+    "I",
+    "II",
+    "III",
+    "aVR",
+    "aVL",
+    "aVF",
+    "V1",
+    "V2",
+    "V3",
+    "V4",
+    "V5",
+    "V6",
 )
 _BY_LOWER = {name.lower(): name for name in CANONICAL_LEADS}
 # Modified limb leads of Holter recordings (MIT-BIH "MLII") are treated as

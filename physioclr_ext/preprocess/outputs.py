@@ -1,6 +1,7 @@
 """Run-level outputs built from the per-record markers: manifests (plain and
 CMSC pairs), ``windows.csv`` and the label files (``y.npy``, ``label_def.csv``,
 ``pos_weight.txt``)."""
+
 from __future__ import annotations
 
 import csv
@@ -24,13 +25,23 @@ def window_rows(markers: Sequence[Mapping[str, Any]], assignment: Mapping[str, s
         for window in sorted(marker["windows"], key=lambda w: w["i"]):
             if not window["kept"]:
                 continue
-            rows.append({
-                "path": window["path"], "record": marker["record"], "patient": marker["patient"],
-                "patient_id": marker["patient_id"], "idx": marker["idx"], "window": window["i"],
-                "start": window["start"], "size": marker["window_length"],
-                "split": assignment[marker["record"]], "flags": ";".join(window["flags"]),
-                "label": window["label"], "aami": window.get("aami"), "n_beats": window.get("n_beats"),
-            })
+            rows.append(
+                {
+                    "path": window["path"],
+                    "record": marker["record"],
+                    "patient": marker["patient"],
+                    "patient_id": marker["patient_id"],
+                    "idx": marker["idx"],
+                    "window": window["i"],
+                    "start": window["start"],
+                    "size": marker["window_length"],
+                    "split": assignment[marker["record"]],
+                    "flags": ";".join(window["flags"]),
+                    "label": window["label"],
+                    "aami": window.get("aami"),
+                    "n_beats": window.get("n_beats"),
+                }
+            )
     return rows
 
 
@@ -70,8 +81,7 @@ def write_cmsc(out: Path, markers: Sequence[Mapping[str, Any]], assignment: Mapp
         kept = [w["i"] for w in marker["windows"] if w["kept"]]
         step = pair_step(marker["window_length"], marker["hop"])
         for i, j in cmsc_pairs(kept, step):
-            lines[assignment[marker["record"]]].append(
-                f"mat/{marker['record']}\t{marker['window_length']}\t0\t{i},{j}")
+            lines[assignment[marker["record"]]].append(f"mat/{marker['record']}\t{marker['window_length']}\t0\t{i},{j}")
     (out / "cmsc").mkdir(parents=True, exist_ok=True)
     for split, body in lines.items():
         (out / "cmsc" / f"{split}.tsv").write_text("\n".join([str(out), "mat", *body]) + "\n")
@@ -112,8 +122,9 @@ def pos_weights(rows: Sequence[Row], labels: LabelSpace) -> list[float]:
     return [float(n / p) if p > 0 else 1.0 for n, p in zip(negatives, positives)]
 
 
-def write_label_files(out: Path, rows: Sequence[Row], labels: LabelSpace,
-                      record_labels: Sequence[Sequence[float]]) -> dict[str, Any]:
+def write_label_files(
+    out: Path, rows: Sequence[Row], labels: LabelSpace, record_labels: Sequence[Sequence[float]]
+) -> dict[str, Any]:
     """``label_def.csv``; ``pos_weight.txt`` (binary, multilabel); ``y.npy`` (multilabel).
 
     Args:
@@ -131,8 +142,11 @@ def write_label_files(out: Path, rows: Sequence[Row], labels: LabelSpace,
         writer = csv.writer(fh)
         writer.writerow(["name", "index"] + list(SPLIT_NAMES) + [f"{s}_records" for s in SPLIT_NAMES])
         for index, name in enumerate(labels.names):
-            writer.writerow([name, index] + [counts[s][name]["windows"] for s in SPLIT_NAMES]
-                            + [counts[s][name]["records"] for s in SPLIT_NAMES])
+            writer.writerow(
+                [name, index]
+                + [counts[s][name]["windows"] for s in SPLIT_NAMES]
+                + [counts[s][name]["records"] for s in SPLIT_NAMES]
+            )
     if labels.scheme in ("binary", "multilabel"):
         weights = ",".join(f"{w:.6g}" for w in pos_weights(rows, labels))
         (out / "pos_weight.txt").write_text(f"[{weights}]\n")

@@ -1,5 +1,6 @@
 """The preprocessing run: discover -> plan splits -> process records in
 parallel (resumable) -> write manifests, labels and ``preprocess.json``."""
+
 from __future__ import annotations
 
 import hashlib
@@ -61,8 +62,17 @@ def run(config: PreprocessConfig) -> dict[str, Any]:
     outputs.write_windows_csv(out, rows, labels)
     counts = outputs.write_label_files(out, rows, labels, [j.label for j in jobs])
     summary = build_summary(
-        config=config, fmt=fmt, root=root, out=out, plan=plan, labels=labels, markers=ordered,
-        rows=rows, failures=failures, skipped=skipped, n_found=len(refs),
+        config=config,
+        fmt=fmt,
+        root=root,
+        out=out,
+        plan=plan,
+        labels=labels,
+        markers=ordered,
+        rows=rows,
+        failures=failures,
+        skipped=skipped,
+        n_found=len(refs),
         extra={"cmsc_pairs": cmsc_counts, "label_counts": counts},
     )
     write_summary(out, summary)
@@ -86,7 +96,8 @@ def make_plan(refs: Sequence[RecordRef], config: PreprocessConfig) -> Plan:
         plan.excluded = {r: "not_in_split_file" for r in record_patient if r not in plan.assignment}
     else:
         plan.assignment, plan.excluded, plan.dropped_for_patient_overlap = mitbih_ds1ds2_split(
-            record_patient, config.valid_fraction, config.seed, config.merge_same_subject)
+            record_patient, config.valid_fraction, config.seed, config.merge_same_subject
+        )
     verify_disjoint(plan.assignment, record_patient)
     plan.refs = [r for r in refs if r.record_id in plan.assignment]
     return plan
@@ -94,8 +105,7 @@ def make_plan(refs: Sequence[RecordRef], config: PreprocessConfig) -> Plan:
 
 def label_space(fmt: str, config: PreprocessConfig, refs: Sequence[RecordRef]) -> LabelSpace:
     """Resolve ``label_scheme='auto'`` and the label names for this input."""
-    defaults = {"mitdb": "binary", "ludb": "multilabel", "physionet2021": "multilabel",
-                "npy_classes": "multiclass"}
+    defaults = {"mitdb": "binary", "ludb": "multilabel", "physionet2021": "multilabel", "npy_classes": "multiclass"}
     scheme = defaults.get(fmt, "none") if config.label_scheme == "auto" else config.label_scheme
     if scheme in ("binary", "aami") and fmt != "mitdb":
         raise ValueError(f"label scheme {scheme!r} needs beat annotations (format mitdb), not {fmt}")
@@ -106,15 +116,18 @@ def label_space(fmt: str, config: PreprocessConfig, refs: Sequence[RecordRef]) -
     found = {name for r in refs for name in r.labels}
     table = {"physionet2021": SNOMED_NAMES, "ludb": LUDB_RHYTHMS}.get(fmt, ())
     names: Sequence[str] = {
-        "binary": ("arrhythmia",), "aami": AAMI_CLASSES, "none": (),
+        "binary": ("arrhythmia",),
+        "aami": AAMI_CLASSES,
+        "none": (),
         "multiclass": sorted(found, key=natural_key),
         "multilabel": order_label_names(found, table, config.label_set == "table"),
     }[scheme]
     return LabelSpace(scheme, tuple(names))
 
 
-def make_jobs(refs: Sequence[RecordRef], labels: LabelSpace, config: PreprocessConfig,
-              fmt: str, out: Path) -> list[Job]:
+def make_jobs(
+    refs: Sequence[RecordRef], labels: LabelSpace, config: PreprocessConfig, fmt: str, out: Path
+) -> list[Job]:
     """One job per planned record, with its ``idx``, patient index and resume key."""
     patients = sorted({r.patient for r in refs}, key=natural_key)
     patient_index = {p: i for i, p in enumerate(patients)}
@@ -122,15 +135,25 @@ def make_jobs(refs: Sequence[RecordRef], labels: LabelSpace, config: PreprocessC
     jobs = []
     for idx, ref in enumerate(refs):
         label = tuple(labels.encode_record(ref.labels))
-        identity = [options, fmt, labels.scheme, list(labels.names), idx,
-                    patient_index[ref.patient], ref.patient, ref.path, list(label)]
+        identity = [
+            options,
+            fmt,
+            labels.scheme,
+            list(labels.names),
+            idx,
+            patient_index[ref.patient],
+            ref.patient,
+            ref.path,
+            list(label),
+        ]
         key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
         jobs.append(Job(ref, idx, patient_index[ref.patient], key, label, labels, config, str(out)))
     return jobs
 
 
-def execute(jobs: Sequence[Job], config: PreprocessConfig, out: Path
-            ) -> tuple[dict[str, dict[str, Any]], dict[str, str], list[str]]:
+def execute(
+    jobs: Sequence[Job], config: PreprocessConfig, out: Path
+) -> tuple[dict[str, dict[str, Any]], dict[str, str], list[str]]:
     """Run the jobs whose marker is missing or stale.
 
     Returns:
@@ -148,8 +171,9 @@ def execute(jobs: Sequence[Job], config: PreprocessConfig, out: Path
         else:
             todo.append(job)
     failures: dict[str, str] = {}
-    with tqdm(total=len(jobs), initial=len(skipped), unit="record", desc="preprocess",
-              disable=not config.progress) as bar:
+    with tqdm(
+        total=len(jobs), initial=len(skipped), unit="record", desc="preprocess", disable=not config.progress
+    ) as bar:
         for result in _results(todo, config.workers):
             if result["ok"]:
                 markers[result["record"]] = result["marker"]

@@ -4,6 +4,7 @@
 header text only) as ``RecordRef``s; ``read_record`` loads one record's signal
 in physical units (mV) inside a worker process.
 """
+
 from __future__ import annotations
 
 import re
@@ -67,11 +68,9 @@ def sanitize_id(name: str) -> str:
 
 def assign_ids(paths: Sequence[Path], root: Path, prefixes: Sequence[str] | None = None) -> list[str]:
     """Filename-safe unique ids: the file stem, or its relative path where stems collide."""
-    stems = [sanitize_id((p_ + "_" if p_ else "") + p.stem) for p, p_ in
-             zip(paths, prefixes or [""] * len(paths))]
+    stems = [sanitize_id((p_ + "_" if p_ else "") + p.stem) for p, p_ in zip(paths, prefixes or [""] * len(paths))]
     counts = {s: stems.count(s) for s in set(stems)}
-    ids = [s if counts[s] == 1 else sanitize_id(str(p.relative_to(root).with_suffix("")))
-           for s, p in zip(stems, paths)]
+    ids = [s if counts[s] == 1 else sanitize_id(str(p.relative_to(root).with_suffix(""))) for s, p in zip(stems, paths)]
     seen: dict[str, int] = {}
     for i, rid in enumerate(ids):
         seen[rid] = seen.get(rid, 0) + 1
@@ -105,8 +104,7 @@ def detect_format(root: Path) -> str:
     raise FileNotFoundError(f"no ECG records (*.hea or *.npy) found under {root}")
 
 
-def discover(root: Path, fmt: str, ludb_csv: str | None = None,
-             merge_same_subject: bool = True) -> list[RecordRef]:
+def discover(root: Path, fmt: str, ludb_csv: str | None = None, merge_same_subject: bool = True) -> list[RecordRef]:
     """All records of ``root`` in format ``fmt``, in natural order of their ids."""
     if fmt in ("npy_samples", "npy_classes"):
         refs = _discover_npy(root, fmt)
@@ -178,7 +176,8 @@ def _ludb_csv_rhythms(csv: Path | None) -> dict[str, list[str]]:
     table = pd.read_csv(csv, dtype=str)
     return {
         str(row["ID"]).strip(): [clean_statement(s) for s in str(row["Rhythms"]).splitlines() if s.strip()]
-        for _, row in table.iterrows() if isinstance(row.get("Rhythms"), str)
+        for _, row in table.iterrows()
+        if isinstance(row.get("Rhythms"), str)
     }
 
 
@@ -188,8 +187,9 @@ def _ludb_labels(hea: Path, from_csv: list[str]) -> tuple[str, ...]:
     return tuple(r for r in LUDB_RHYTHMS if r in found) + tuple(sorted(set(found) - set(LUDB_RHYTHMS)))
 
 
-def read_record(ref: RecordRef, with_beats: bool, npy_fs: float | None = None,
-                npy_leads: Sequence[str] | None = None) -> Record:
+def read_record(
+    ref: RecordRef, with_beats: bool, npy_fs: float | None = None, npy_leads: Sequence[str] | None = None
+) -> Record:
     """Load one record's signal (mV) and, for MIT-BIH with ``with_beats``, its beat annotation."""
     if ref.format in ("npy_samples", "npy_classes"):
         return _read_npy(ref, npy_fs, npy_leads)

@@ -3,6 +3,7 @@
 Every split assigns whole patients, so no patient's windows reach two
 splits; ``verify_disjoint`` re-checks that before anything is written.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -15,10 +16,54 @@ from .config import SPLIT_NAMES
 from .readers import RecordRef, natural_key
 
 # de Chazal, O'Dwyer & Reilly 2004, inter-patient protocol.
-MITBIH_DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122",
-              "124", "201", "203", "205", "207", "208", "209", "215", "220", "223", "230")
-MITBIH_DS2 = ("100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210",
-              "212", "213", "214", "219", "221", "222", "228", "231", "232", "233", "234")
+MITBIH_DS1 = (
+    "101",
+    "106",
+    "108",
+    "109",
+    "112",
+    "114",
+    "115",
+    "116",
+    "118",
+    "119",
+    "122",
+    "124",
+    "201",
+    "203",
+    "205",
+    "207",
+    "208",
+    "209",
+    "215",
+    "220",
+    "223",
+    "230",
+)
+MITBIH_DS2 = (
+    "100",
+    "103",
+    "105",
+    "111",
+    "113",
+    "117",
+    "121",
+    "123",
+    "200",
+    "202",
+    "210",
+    "212",
+    "213",
+    "214",
+    "219",
+    "221",
+    "222",
+    "228",
+    "231",
+    "232",
+    "233",
+    "234",
+)
 MITBIH_PACED = ("102", "104", "107", "217")
 
 

@@ -1,4 +1,5 @@
 """The ``preprocess.json`` summary of a run."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -33,8 +34,11 @@ def split_counts(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int]]
     counts = {}
     for split in SPLIT_NAMES:
         mine = [r for r in rows if r["split"] == split]
-        counts[split] = {"records": len({r["record"] for r in mine}),
-                         "patients": len({r["patient"] for r in mine}), "windows": len(mine)}
+        counts[split] = {
+            "records": len({r["record"] for r in mine}),
+            "patients": len({r["patient"] for r in mine}),
+            "windows": len(mine),
+        }
     return counts
 
 
@@ -50,9 +54,14 @@ def quality_counts(markers: Sequence[Mapping[str, Any]], mode: str) -> dict[str,
             flagged.update(window["flags"])
             if not window["kept"]:
                 dropped.update(window["flags"])
-    return {"mode": mode, "windows_total": total, "windows_written": written,
-            "windows_dropped": total - written, "flagged_by_reason": dict(sorted(flagged.items())),
-            "dropped_by_reason": dict(sorted(dropped.items()))}
+    return {
+        "mode": mode,
+        "windows_total": total,
+        "windows_written": written,
+        "windows_dropped": total - written,
+        "flagged_by_reason": dict(sorted(flagged.items())),
+        "dropped_by_reason": dict(sorted(dropped.items())),
+    }
 
 
 def missing_leads(markers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -62,29 +71,63 @@ def missing_leads(markers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"records_by_lead": dict(by_lead), "records": per_record}
 
 
-def build_summary(*, config: PreprocessConfig, fmt: str, root: Path, out: Path, plan: Plan,
-                  labels: LabelSpace, markers: Sequence[Mapping[str, Any]],
-                  rows: Sequence[Mapping[str, Any]], failures: Mapping[str, str],
-                  skipped: Sequence[str], n_found: int, extra: Mapping[str, Any]) -> dict[str, Any]:
+def build_summary(
+    *,
+    config: PreprocessConfig,
+    fmt: str,
+    root: Path,
+    out: Path,
+    plan: Plan,
+    labels: LabelSpace,
+    markers: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
+    failures: Mapping[str, str],
+    skipped: Sequence[str],
+    n_found: int,
+    extra: Mapping[str, Any],
+) -> dict[str, Any]:
     """Everything ``preprocess.json`` holds; the counts are derived from the written windows."""
     splits = split_counts(rows)
     for split in SPLIT_NAMES:
         splits[split]["cmsc_pairs"] = extra["cmsc_pairs"][split]
     first = markers[0]
     return {
-        "version": package_version(), "output_format_version": OUTPUT_FORMAT_VERSION,
-        "input": str(root), "output": str(out), "format": fmt, "preset": config.preset,
+        "version": package_version(),
+        "output_format_version": OUTPUT_FORMAT_VERSION,
+        "input": str(root),
+        "output": str(out),
+        "format": fmt,
+        "preset": config.preset,
         "options": config.to_dict(),
-        "window": {"sample_rate": config.sample_rate, "length_samples": first["window_length"],
-                   "hop_samples": first["hop"], "leads": list(config.leads)},
-        "labels": {"scheme": labels.scheme, "names": list(labels.names),
-                   "mat_label_shape": [1, labels.width], "counts": extra["label_counts"]},
-        "records": {"found": n_found, "excluded": len(plan.excluded), "planned": len(plan.refs),
-                    "succeeded": len(markers), "failed": len(failures),
-                    "skipped_existing": len(skipped), "processed": len(markers) - len(skipped)},
-        "split": {"method": config.split, "seed": config.seed, "fractions": list(config.split_fractions),
-                  "valid_fraction": config.valid_fraction, "file": config.split_file,
-                  "unmatched_split_ids": plan.unmatched_split_ids},
+        "window": {
+            "sample_rate": config.sample_rate,
+            "length_samples": first["window_length"],
+            "hop_samples": first["hop"],
+            "leads": list(config.leads),
+        },
+        "labels": {
+            "scheme": labels.scheme,
+            "names": list(labels.names),
+            "mat_label_shape": [1, labels.width],
+            "counts": extra["label_counts"],
+        },
+        "records": {
+            "found": n_found,
+            "excluded": len(plan.excluded),
+            "planned": len(plan.refs),
+            "succeeded": len(markers),
+            "failed": len(failures),
+            "skipped_existing": len(skipped),
+            "processed": len(markers) - len(skipped),
+        },
+        "split": {
+            "method": config.split,
+            "seed": config.seed,
+            "fractions": list(config.split_fractions),
+            "valid_fraction": config.valid_fraction,
+            "file": config.split_file,
+            "unmatched_split_ids": plan.unmatched_split_ids,
+        },
         "splits": splits,
         "excluded_records": plan.excluded,
         "dropped_for_patient_overlap": plan.dropped_for_patient_overlap,

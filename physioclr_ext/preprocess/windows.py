@@ -1,4 +1,5 @@
 """Fixed-length windowing and per-window signal quality checks."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

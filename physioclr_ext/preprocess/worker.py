@@ -2,6 +2,7 @@
 
 Runs inside worker processes; everything it needs travels in a picklable ``Job``.
 """
+
 from __future__ import annotations
 
 import json
@@ -182,23 +183,42 @@ def _process(job: Job) -> dict[str, Any]:
         lo, hi = raw_bounds(start, length, cfg.sample_rate, record.fs, raw.shape[1])
         window = _window_entry(job, record, raw[:, lo:hi], present, thresholds, (i, start, lo, hi))
         if window["kept"]:
-            feats = dsp.normalize(signal[:, start:start + length], cfg.normalize, present)
+            feats = dsp.normalize(signal[:, start : start + length], cfg.normalize, present)
             _write_mat(Path(job.output) / window["path"], feats, job, window["label"])
         windows.append(window)
     return {
-        "record": job.ref.record_id, "key": job.key, "idx": job.idx, "patient": job.ref.patient,
-        "patient_id": job.patient_index, "fs_in": record.fs, "n_samples_in": int(raw.shape[1]),
-        "lead_names_in": record.lead_names, "missing_leads": prepared.missing, "window_length": length,
-        "hop": hop, "windows": windows,
+        "record": job.ref.record_id,
+        "key": job.key,
+        "idx": job.idx,
+        "patient": job.ref.patient,
+        "patient_id": job.patient_index,
+        "fs_in": record.fs,
+        "n_samples_in": int(raw.shape[1]),
+        "lead_names_in": record.lead_names,
+        "missing_leads": prepared.missing,
+        "window_length": length,
+        "hop": hop,
+        "windows": windows,
     }
 
 
-def _window_entry(job: Job, record: Record, raw: np.ndarray, present: np.ndarray,
-                  thresholds: QualityThresholds, where: tuple[int, int, int, int]) -> dict[str, Any]:
+def _window_entry(
+    job: Job,
+    record: Record,
+    raw: np.ndarray,
+    present: np.ndarray,
+    thresholds: QualityThresholds,
+    where: tuple[int, int, int, int],
+) -> dict[str, Any]:
     i, start, lo, hi = where
     reasons = quality_flags(raw, present, thresholds)
-    entry: dict[str, Any] = {"i": i, "start": start, "path": f"mat/{job.ref.record_id}_{i}.mat",
-                             "flags": reasons, "label": list(job.label)}
+    entry: dict[str, Any] = {
+        "i": i,
+        "start": start,
+        "path": f"mat/{job.ref.record_id}_{i}.mat",
+        "flags": reasons,
+        "label": list(job.label),
+    }
     if job.labels.uses_beats:
         beats = window_beats(record.beat_samples, record.beat_symbols, lo, hi)
         aami = window_aami_class(beats)
@@ -215,13 +235,17 @@ def _window_entry(job: Job, record: Record, raw: np.ndarray, present: np.ndarray
 
 def _write_mat(path: Path, feats: np.ndarray, job: Job, label: list[float]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    scipy.io.savemat(path, {
-        "feats": feats.astype(np.float32),
-        "curr_sample_rate": int(job.config.sample_rate),
-        "label": np.asarray(label, dtype=np.float32).reshape(1, -1),
-        "idx": int(job.idx),
-        "patient_id": int(job.patient_index),
-    }, do_compression=job.config.compress)
+    scipy.io.savemat(
+        path,
+        {
+            "feats": feats.astype(np.float32),
+            "curr_sample_rate": int(job.config.sample_rate),
+            "label": np.asarray(label, dtype=np.float32).reshape(1, -1),
+            "idx": int(job.idx),
+            "patient_id": int(job.patient_index),
+        },
+        do_compression=job.config.compress,
+    )
 
 
 def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:

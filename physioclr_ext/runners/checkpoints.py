@@ -62,8 +62,10 @@ def lead_overrides(path: str) -> List[str]:
     task = (cfg.get("task") if hasattr(cfg, "get") else None) or {}
     if not task.get("leads_to_load"):
         return []
-    return [format_override("+task.leads_to_load", task["leads_to_load"]),
-            format_override("task.enable_padding_leads", bool(task.get("enable_padding_leads")))]
+    return [
+        format_override("+task.leads_to_load", task["leads_to_load"]),
+        format_override("task.enable_padding_leads", bool(task.get("enable_padding_leads"))),
+    ]
 
 
 def format_override(key: str, value: Any) -> str:
@@ -150,13 +152,17 @@ def checkpoint_finetune_config(checkpoint: str, tiny: bool = False) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m physioclr_ext.runners.checkpoints", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m physioclr_ext.runners.checkpoints",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     arch = sub.add_parser("arch-overrides", help="print the encoder architecture of a checkpoint as Hydra overrides")
     arch.add_argument("checkpoint")
-    arch.add_argument("--config", default=None,
-                      help="the fine-tuning YAML: keys its model section lacks are written as +key=value")
+    arch.add_argument(
+        "--config", default=None, help="the fine-tuning YAML: keys its model section lacks are written as +key=value"
+    )
     name = sub.add_parser("model-name", help="print the registered model name of a checkpoint")
     name.add_argument("checkpoint")
     ft = sub.add_parser("finetune-config", help="print the default fine-tuning config name for a checkpoint")

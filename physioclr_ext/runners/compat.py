@@ -237,10 +237,12 @@ def _torch_load_defaults_to_weights_only() -> bool:
     return _version_tuple(torch.__version__) >= (2, 6)
 
 
-def patch_checkpoint_loading(modules: Iterable[str] = (
-    "fairseq_signals.utils.checkpoint_utils",
-    "fairseq_signals.distributed.utils",
-)) -> bool:
+def patch_checkpoint_loading(
+    modules: Iterable[str] = (
+        "fairseq_signals.utils.checkpoint_utils",
+        "fairseq_signals.distributed.utils",
+    ),
+) -> bool:
     """fairseq_signals/utils/checkpoint_utils.py (``load_checkpoint_to_cpu``) and
     fairseq_signals/distributed/utils.py (``all_gather_list``/``broadcast_object``)
     call ``torch.load`` without ``weights_only``; under torch >= 2.6 resuming,
@@ -310,8 +312,9 @@ def patch_inference_store() -> bool:
         return False
     new_initialize_store = store.initialize_store
 
-    def initialize_store(*args: Any, save_file: Optional[str] = None,
-                         save_directory: Optional[str] = None, **kwargs: Any) -> Any:
+    def initialize_store(
+        *args: Any, save_file: Optional[str] = None, save_directory: Optional[str] = None, **kwargs: Any
+    ) -> Any:
         if save_file is not None:
             import os
 

@@ -26,18 +26,28 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     embed.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     _add_reconstruct(sub)
 
-    for name, helptext in (("few-shot", "fine-tune with exactly n labels per seed, pretrained vs scratch"),
-                           ("repeated", "repeated random patient splits: fine-tune, select on valid, test")):
+    for name, helptext in (
+        ("few-shot", "fine-tune with exactly n labels per seed, pretrained vs scratch"),
+        ("repeated", "repeated random patient splits: fine-tune, select on valid, test"),
+    ):
         p = sub.add_parser(name, help=helptext + " (needs fairseq-signals)")
         p.add_argument("--data", required=True, help="preprocessed labelled data (train/valid/test manifests)")
         p.add_argument("--out", required=True, help="work directory; results.json and results.md go here")
-        p.add_argument("--finetune-config", default=None,
-                       help="config name in --config-dir (default: the tiny CPU classifier for the checkpoint's "
-                            "model (or --pretrain-config's), as finetuning_ecg.sh picks it)")
+        p.add_argument(
+            "--finetune-config",
+            default=None,
+            help="config name in --config-dir (default: the tiny CPU classifier for the checkpoint's "
+            "model (or --pretrain-config's), as finetuning_ecg.sh picks it)",
+        )
         p.add_argument("--config-dir", default=None, help="default: configs/finetuning of this repository")
         p.add_argument("--seed", type=int, default=0, help="first seed (repeated: repeat r uses seed + r)")
-        p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
-                       help="Hydra override for every fine-tuning run (repeatable)")
+        p.add_argument(
+            "--override",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="Hydra override for every fine-tuning run (repeatable)",
+        )
         if name == "few-shot":
             p.add_argument("--checkpoint", required=True, help="pretrained checkpoint")
             p.add_argument("--n", type=int, nargs="+", default=[10, 50, 100], help="label budgets")
@@ -48,25 +58,39 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--checkpoint", default=None, help="pretrained checkpoint used in every repeat")
             p.add_argument("--repeats", type=int, default=5)
             p.add_argument("--fractions", type=float, nargs=3, default=[0.7, 0.15, 0.15])
-            p.add_argument("--pretrain-config", default=None,
-                           help="pretrain anew in each repeat on its training patients only (config name in "
-                                "configs/pretraining), so validation and test patients never reach pretraining")
+            p.add_argument(
+                "--pretrain-config",
+                default=None,
+                help="pretrain anew in each repeat on its training patients only (config name in "
+                "configs/pretraining), so validation and test patients never reach pretraining",
+            )
             p.add_argument("--pretrain-override", action="append", default=[], metavar="KEY=VALUE")
 
 
 def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
-    rec = sub.add_parser("reconstruct", help="PNG per record of a masked-modelling checkpoint's reconstruction: "
-                         "original, masked input, reconstruction, lead by lead (needs fairseq-signals)")
+    rec = sub.add_parser(
+        "reconstruct",
+        help="PNG per record of a masked-modelling checkpoint's reconstruction: "
+        "original, masked input, reconstruction, lead by lead (needs fairseq-signals)",
+    )
     rec.add_argument("--checkpoint", required=True, help="checkpoint of a model with reconstruct() (ecg_mae, st_mem)")
     rec.add_argument("--manifest", required=True, help="manifest of the windows, e.g. DATA/test.tsv")
     rec.add_argument("--out", required=True, help="directory for <record>.png and reconstruction.json")
-    rec.add_argument("--n-records", type=int, default=4,
-                     help="first window of each of the first N records (windows.csv next to the manifest; "
-                          "without it the first N windows) (default: 4)")
+    rec.add_argument(
+        "--n-records",
+        type=int,
+        default=4,
+        help="first window of each of the first N records (windows.csv next to the manifest; "
+        "without it the first N windows) (default: 4)",
+    )
     rec.add_argument("--seed", type=int, default=0, help="masking seed; window k uses seed + k (default: 0)")
     rec.add_argument("--mask-ratio", type=float, default=None, help="share masked (default: the checkpoint's)")
-    rec.add_argument("--lead-names", default=None, metavar="I,II,...",
-                     help="comma-separated names of the model's input leads (default: preprocess.json's)")
+    rec.add_argument(
+        "--lead-names",
+        default=None,
+        metavar="I,II,...",
+        help="comma-separated names of the model's input leads (default: preprocess.json's)",
+    )
     rec.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
 
 
@@ -75,8 +99,9 @@ def _reconstruct(args: argparse.Namespace) -> int:
 
     names = [n.strip() for n in args.lead_names.split(",")] if args.lead_names else None
     try:
-        result = reconstruct_manifest(args.checkpoint, args.manifest, args.out, args.n_records, args.seed,
-                                      args.mask_ratio, names, args.device)
+        result = reconstruct_manifest(
+            args.checkpoint, args.manifest, args.out, args.n_records, args.seed, args.mask_ratio, names, args.device
+        )
     except ReconstructError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -98,8 +123,11 @@ def _spec(args: argparse.Namespace):
         if checkpoint:
             config = checkpoint_finetune_config(checkpoint, tiny=True)
         else:  # the model the pretraining config will build
-            name = yaml_model_section(os.path.join(REPO_CONFIGS, "pretraining", f"{pretrain}.yaml")).get("_name", "") \
-                if pretrain else ""
+            name = (
+                yaml_model_section(os.path.join(REPO_CONFIGS, "pretraining", f"{pretrain}.yaml")).get("_name", "")
+                if pretrain
+                else ""
+            )
             config = default_finetune_config(str(name), tiny=True)
     return TrainSpec(args.config_dir or os.path.join(REPO_CONFIGS, "finetuning"), config, list(args.override))
 
@@ -126,21 +154,46 @@ def run(args: argparse.Namespace) -> int:
 
     if args.command == "few-shot":
         seeds = args.seeds or list(range(args.seed, args.seed + 5))
-        runs = protocols.few_shot(args.data, args.checkpoint, args.out, args.n, seeds, _spec(args),
-                                  balanced=args.balanced, scratch=not args.no_scratch)
-        _write(args, runs, {"seeds": seeds, "n": args.n, "balanced": args.balanced, "split": "as preprocessed",
-                            "checkpoint": os.path.abspath(args.checkpoint),
-                            "checkpoint_sha256": file_sha256(args.checkpoint)})
+        runs = protocols.few_shot(
+            args.data,
+            args.checkpoint,
+            args.out,
+            args.n,
+            seeds,
+            _spec(args),
+            balanced=args.balanced,
+            scratch=not args.no_scratch,
+        )
+        _write(
+            args,
+            runs,
+            {
+                "seeds": seeds,
+                "n": args.n,
+                "balanced": args.balanced,
+                "split": "as preprocessed",
+                "checkpoint": os.path.abspath(args.checkpoint),
+                "checkpoint_sha256": file_sha256(args.checkpoint),
+            },
+        )
         return 0
     pre = None
     if args.pretrain_config:
-        pre = protocols.TrainSpec(os.path.join(protocols.REPO_CONFIGS, "pretraining"), args.pretrain_config,
-                                  list(args.pretrain_override))
-    runs = protocols.repeated(args.data, args.out, args.repeats, args.seed, _spec(args), args.checkpoint, pre,
-                              tuple(args.fractions))
-    _write(args, runs, {"seeds": [args.seed + r for r in range(args.repeats)], "split": {
-        "fractions": args.fractions, "by": "patient", "repeats": args.repeats},
-        "checkpoint": os.path.abspath(args.checkpoint) if args.checkpoint else None,
-        "checkpoint_sha256": file_sha256(args.checkpoint) if args.checkpoint else None,
-        "pretrained_on_train_patients_only": pre is not None})
+        pre = protocols.TrainSpec(
+            os.path.join(protocols.REPO_CONFIGS, "pretraining"), args.pretrain_config, list(args.pretrain_override)
+        )
+    runs = protocols.repeated(
+        args.data, args.out, args.repeats, args.seed, _spec(args), args.checkpoint, pre, tuple(args.fractions)
+    )
+    _write(
+        args,
+        runs,
+        {
+            "seeds": [args.seed + r for r in range(args.repeats)],
+            "split": {"fractions": args.fractions, "by": "patient", "repeats": args.repeats},
+            "checkpoint": os.path.abspath(args.checkpoint) if args.checkpoint else None,
+            "checkpoint_sha256": file_sha256(args.checkpoint) if args.checkpoint else None,
+            "pretrained_on_train_patients_only": pre is not None,
+        },
+    )
     return 0

@@ -72,8 +72,12 @@ def model_logits(model: Any, net_input: dict) -> torch.Tensor:
 
 
 def run_subset(
-    loaded: LoadedCheckpoint, subset: str, what: str = "embed", batch_size: int = 64,
-    device: str = "cpu", progress: bool = True,
+    loaded: LoadedCheckpoint,
+    subset: str,
+    what: str = "embed",
+    batch_size: int = 64,
+    device: str = "cpu",
+    progress: bool = True,
 ) -> np.ndarray:
     """Embeddings (N, E) or logits (N, K) of every window of ``<data>/<subset>.tsv``, in order."""
     from tqdm import tqdm
@@ -93,8 +97,13 @@ def run_subset(
 
 
 def embed_subsets(
-    checkpoint: str, data: str, out_dir: str, subsets: List[str], batch_size: int = 64,
-    device: Optional[str] = None, progress: bool = True,
+    checkpoint: str,
+    data: str,
+    out_dir: str,
+    subsets: List[str],
+    batch_size: int = 64,
+    device: Optional[str] = None,
+    progress: bool = True,
 ) -> dict:
     """Write pooled embeddings of each subset with their labels, record and patient ids.
 
@@ -111,10 +120,16 @@ def embed_subsets(
         x = run_subset(loaded, subset, "embed", batch_size, device, progress)
         manifest = Manifest.read(os.path.join(data, f"{subset}.tsv"))
         labels, idx, patients = load_window_metadata(manifest)
-        Embeddings(x.astype(np.float32), labels.astype(np.float32), np.asarray(idx), np.asarray(patients),
-                   list(manifest.paths)).save(out_dir, subset)
+        Embeddings(
+            x.astype(np.float32), labels.astype(np.float32), np.asarray(idx), np.asarray(patients), list(manifest.paths)
+        ).save(out_dir, subset)
         shapes[subset] = list(x.shape)
-    meta = {"checkpoint": os.path.abspath(checkpoint), "checkpoint_sha256": file_sha256(checkpoint),
-            "data": os.path.abspath(data), "subsets": shapes, "model": str(loaded.cfg.model.get("_name"))}
+    meta = {
+        "checkpoint": os.path.abspath(checkpoint),
+        "checkpoint_sha256": file_sha256(checkpoint),
+        "data": os.path.abspath(data),
+        "subsets": shapes,
+        "model": str(loaded.cfg.model.get("_name")),
+    }
     write_metadata(out_dir, meta)
     return meta

@@ -109,16 +109,28 @@ def architecture_of(checkpoint: str, config_path: str) -> List[str]:
 
 
 def finetune(
-    spec: TrainSpec, data_dir: str, out_dir: str, checkpoint: Optional[str], seed: int, num_labels: int,
-    weights: Optional[List[float]] = None, scratch: bool = False,
+    spec: TrainSpec,
+    data_dir: str,
+    out_dir: str,
+    checkpoint: Optional[str],
+    seed: int,
+    num_labels: int,
+    weights: Optional[List[float]] = None,
+    scratch: bool = False,
 ) -> str:
     """Fine-tune (or, with ``scratch``, train the same architecture from random
     weights) on ``data_dir``; returns the path of ``checkpoint_best.pt``."""
     if checkpoint is None:
         raise ValueError("fine-tuning needs a pretrained checkpoint (give --checkpoint or --pretrain-config)")
     config_path = os.path.join(spec.config_dir, spec.config_name + ".yaml")
-    ours = [f"task.data={data_dir}", f"model.model_path={checkpoint}", f"model.num_labels={num_labels}",
-            f"checkpoint.save_dir={out_dir}", f"hydra.run.dir={out_dir}", f"common.seed={seed}"]
+    ours = [
+        f"task.data={data_dir}",
+        f"model.model_path={checkpoint}",
+        f"model.num_labels={num_labels}",
+        f"checkpoint.save_dir={out_dir}",
+        f"hydra.run.dir={out_dir}",
+        f"common.seed={seed}",
+    ]
     if scratch:
         ours.append("model.no_pretrained_weights=true")
     if weights is not None:
@@ -135,9 +147,20 @@ def finetune(
 
 def pretrain(spec: TrainSpec, data_dir: str, out_dir: str, seed: int) -> str:
     """Pretrain on ``data_dir/train.tsv``; returns ``checkpoint_last.pt``."""
-    ours = [f"task.data={data_dir}", f"checkpoint.save_dir={out_dir}", f"hydra.run.dir={out_dir}", f"common.seed={seed}"]
-    cmd = [spec.console_script(), "--config-dir", spec.config_dir, "--config-name", spec.config_name,
-           *merge_overrides({}, ours, spec.overrides)]
+    ours = [
+        f"task.data={data_dir}",
+        f"checkpoint.save_dir={out_dir}",
+        f"hydra.run.dir={out_dir}",
+        f"common.seed={seed}",
+    ]
+    cmd = [
+        spec.console_script(),
+        "--config-dir",
+        spec.config_dir,
+        "--config-name",
+        spec.config_name,
+        *merge_overrides({}, ours, spec.overrides),
+    ]
     os.makedirs(out_dir, exist_ok=True)
     _run_logged(cmd, os.path.join(out_dir, "pretrain.log"))
     return os.path.join(out_dir, "checkpoint_last.pt")
@@ -167,8 +190,11 @@ class Windows:
 
     @classmethod
     def read(cls, data: str, subsets: Sequence[str] = ("train", "valid", "test")) -> Windows:
-        manifests = {s: Manifest.read(os.path.join(data, f"{s}.tsv")) for s in subsets
-                     if os.path.exists(os.path.join(data, f"{s}.tsv"))}
+        manifests = {
+            s: Manifest.read(os.path.join(data, f"{s}.tsv"))
+            for s in subsets
+            if os.path.exists(os.path.join(data, f"{s}.tsv"))
+        }
         roots = sorted({m.root for m in manifests.values()})
         if len(roots) != 1:
             raise ValueError(f"{data}: manifests must share one root, found {roots}")
@@ -203,8 +229,15 @@ def _load_run(path: str) -> Optional[dict]:
 
 
 def few_shot(
-    data: str, checkpoint: str, out: str, ns: Sequence[int], seeds: Sequence[int], spec: TrainSpec,
-    balanced: bool = False, scratch: bool = True, progress: bool = True,
+    data: str,
+    checkpoint: str,
+    out: str,
+    ns: Sequence[int],
+    seeds: Sequence[int],
+    spec: TrainSpec,
+    balanced: bool = False,
+    scratch: bool = True,
+    progress: bool = True,
 ) -> Dict[str, List[dict]]:
     """Fine-tune with exactly ``n`` labelled training windows per seed; returns the per-run
     metrics grouped by setting ``"n=<n>/pretrained"`` and ``"n=<n>/scratch"``."""
@@ -225,15 +258,25 @@ def few_shot(
         record = _load_run(os.path.join(run_dir, "metrics.json"))
         if record is None:
             chosen = train[n_shot_indices(_class_labels(windows.labels[train]), n, seed, balanced)]
-            data_dir = write_data_dir(os.path.join(run_dir, "data"), windows.root, {
-                "train": windows.subset_paths(chosen),
-                "valid": windows.subset_paths(np.flatnonzero(windows.split == "valid")),
-                "test": windows.subset_paths(np.flatnonzero(windows.split == "test")),
-            }, windows.sizes)
+            data_dir = write_data_dir(
+                os.path.join(run_dir, "data"),
+                windows.root,
+                {
+                    "train": windows.subset_paths(chosen),
+                    "valid": windows.subset_paths(np.flatnonzero(windows.split == "valid")),
+                    "test": windows.subset_paths(np.flatnonzero(windows.split == "test")),
+                },
+                windows.sizes,
+            )
             weights = pos_weight(windows.labels[chosen]) if num_labels == windows.labels.shape[1] else None
             best = finetune(spec, data_dir, run_dir, checkpoint, seed, num_labels, weights, scratch=kind == "scratch")
-            record = {"n": n, "seed": seed, "kind": kind, "train_windows": len(chosen),
-                      "metrics": score(best, data_dir)}
+            record = {
+                "n": n,
+                "seed": seed,
+                "kind": kind,
+                "train_windows": len(chosen),
+                "metrics": score(best, data_dir),
+            }
             _save_run(os.path.join(run_dir, "metrics.json"), record)
             os.remove(best)  # keep disk use flat over many runs
         results.setdefault(f"n={n}/{kind}", []).append(record)
@@ -251,8 +294,14 @@ def _n_outputs(labels: np.ndarray) -> int:
 
 
 def repeated(
-    data: str, out: str, repeats: int, seed: int, spec: TrainSpec, checkpoint: Optional[str] = None,
-    pretrain_spec: Optional[TrainSpec] = None, fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    data: str,
+    out: str,
+    repeats: int,
+    seed: int,
+    spec: TrainSpec,
+    checkpoint: Optional[str] = None,
+    pretrain_spec: Optional[TrainSpec] = None,
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
     progress: bool = True,
 ) -> Dict[str, List[dict]]:
     """Repeated random sub-sampling over patients; per repeat a new split (seed + r),
@@ -273,19 +322,31 @@ def repeated(
         run_dir = os.path.join(out, f"repeat{r}")
         record = _load_run(os.path.join(run_dir, "metrics.json"))
         if record is None:
-            split = patient_split(windows.patients, fractions, seed + r, stratify=_class_labels(windows.labels)
-                                  if windows.labels.shape[1] == 1 else None)
-            data_dir = write_data_dir(os.path.join(run_dir, "data"), windows.root,
-                                      {k: windows.subset_paths(v) for k, v in split.items()}, windows.sizes)
+            split = patient_split(
+                windows.patients,
+                fractions,
+                seed + r,
+                stratify=_class_labels(windows.labels) if windows.labels.shape[1] == 1 else None,
+            )
+            data_dir = write_data_dir(
+                os.path.join(run_dir, "data"),
+                windows.root,
+                {k: windows.subset_paths(v) for k, v in split.items()},
+                windows.sizes,
+            )
             ckpt = checkpoint
             if pretrain_spec is not None:
                 ckpt = pretrain(pretrain_spec, data_dir, os.path.join(run_dir, "pretrain"), seed + r)
             weights = pos_weight(windows.labels[split["train"]]) if num_labels == windows.labels.shape[1] else None
             best = finetune(spec, data_dir, os.path.join(run_dir, "finetune"), ckpt, seed + r, num_labels, weights)
-            record = {"repeat": r, "seed": seed + r, "checkpoint": ckpt,
-                      "pretrained_on_train_patients_only": pretrain_spec is not None,
-                      "patients": {k: sorted({int(p) for p in windows.patients[v]}) for k, v in split.items()},
-                      "metrics": score(best, data_dir)}
+            record = {
+                "repeat": r,
+                "seed": seed + r,
+                "checkpoint": ckpt,
+                "pretrained_on_train_patients_only": pretrain_spec is not None,
+                "patients": {k: sorted({int(p) for p in windows.patients[v]}) for k, v in split.items()},
+                "metrics": score(best, data_dir),
+            }
             _save_run(os.path.join(run_dir, "metrics.json"), record)
             os.remove(best)
         results.setdefault("repeated", []).append(record)

@@ -66,7 +66,7 @@ def split_user_dirs(argv: Sequence[str]) -> Tuple[List[str], List[str]]:
         if key is None:
             rest.append(arg)
         else:
-            user_dirs.append(arg[len(key):].strip("'\""))
+            user_dirs.append(arg[len(key) :].strip("'\""))
     return user_dirs, rest
 
 

@@ -90,8 +90,9 @@ def preprocess_leads(data_dir: str) -> Optional[List[str]]:
     return [str(x) for x in leads] if leads else None
 
 
-def resolve_lead_names(n_leads: int, given: Optional[Sequence[str]], stored: Optional[Sequence[str]],
-                       selected: Optional[Sequence[int]]) -> Optional[List[str]]:
+def resolve_lead_names(
+    n_leads: int, given: Optional[Sequence[str]], stored: Optional[Sequence[str]], selected: Optional[Sequence[int]]
+) -> Optional[List[str]]:
     """Names of the model's ``n_leads`` input leads.
 
     ``given`` (the command line) must have ``n_leads`` names. Otherwise the stored names of the
@@ -125,7 +126,8 @@ def check_reconstructs(model: Any, model_name: str, checkpoint: str) -> None:
     if not callable(getattr(model, "reconstruct", None)):
         raise ReconstructionUnsupportedError(
             f"model '{model_name}' of {checkpoint} has no reconstruct(): reconstruction pictures need a "
-            f"masked-modelling checkpoint, from one of the models {', '.join(reconstructing_models())}")
+            f"masked-modelling checkpoint, from one of the models {', '.join(reconstructing_models())}"
+        )
 
 
 def _window_reader(task_cfg: Any) -> Any:
@@ -135,10 +137,17 @@ def _window_reader(task_cfg: Any) -> Any:
     def get(key: str, default: Any = None) -> Any:
         return getattr(task_cfg, key, default) if task_cfg is not None else default
 
-    return RawECGDataset(sample_rate=get("sample_rate"), leads_to_load=get("leads_to_load"),
-                         filter=bool(get("filter", False)), normalize=bool(get("normalize", False)),
-                         mean_path=get("mean_path"), std_path=get("std_path"), pad_leads=bool(get("pad_leads", False)),
-                         pad=False, training=False)
+    return RawECGDataset(
+        sample_rate=get("sample_rate"),
+        leads_to_load=get("leads_to_load"),
+        filter=bool(get("filter", False)),
+        normalize=bool(get("normalize", False)),
+        mean_path=get("mean_path"),
+        std_path=get("std_path"),
+        pad_leads=bool(get("pad_leads", False)),
+        pad=False,
+        training=False,
+    )
 
 
 def read_window(root: str, path: str, reader: Any) -> Tuple[torch.Tensor, Optional[int]]:
@@ -149,8 +158,9 @@ def read_window(root: str, path: str, reader: Any) -> Tuple[torch.Tensor, Option
     return reader.postprocess(feats, curr_sample_rate=rate), rate
 
 
-def reconstruct_window(model: Any, source: torch.Tensor, seed: int, mask_ratio: Optional[float],
-                       device: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def reconstruct_window(
+    model: Any, source: torch.Tensor, seed: int, mask_ratio: Optional[float], device: str
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``model.reconstruct`` of one window (C, T) with a generator seeded ``seed``: original, masked
     (NaN where masked) and reconstruction, each (C, T') float arrays."""
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -166,8 +176,14 @@ def _mean(values: List[float]) -> Optional[float]:
 
 
 def reconstruct_manifest(
-    checkpoint: str, manifest: str, out_dir: str, n_records: int = 4, seed: int = 0,
-    mask_ratio: Optional[float] = None, lead_names: Optional[Sequence[str]] = None, device: Optional[str] = None,
+    checkpoint: str,
+    manifest: str,
+    out_dir: str,
+    n_records: int = 4,
+    seed: int = 0,
+    mask_ratio: Optional[float] = None,
+    lead_names: Optional[Sequence[str]] = None,
+    device: Optional[str] = None,
     progress: bool = True,
 ) -> Dict[str, Any]:
     """Write one reconstruction PNG per selected window and ``reconstruction.json``; return the JSON's content.
@@ -201,17 +217,34 @@ def reconstruct_manifest(
         names = resolve_lead_names(original.shape[0], lead_names, stored_leads, reader.leads_to_load)
         errors = reconstruction_errors(original, masked, recon)
         png = os.path.join(out_dir, f"{window.name}.png")
-        title = (f"record {window.record} ({window.path}), {model_name}: masked {errors['masked_fraction']:.0%}, "
-                 f"MSE masked {errors['mse_masked']:.3g}, visible {errors['mse_visible']:.3g}")
+        title = (
+            f"record {window.record} ({window.path}), {model_name}: masked {errors['masked_fraction']:.0%}, "
+            f"MSE masked {errors['mse_masked']:.3g}, visible {errors['mse_visible']:.3g}"
+        )
         plot_reconstruction(original, masked, recon, png, sample_rate=rate, lead_names=names, title=title)
-        rows.append({"path": window.path, "record": window.record, "png": os.path.basename(png), "seed": seed + k,
-                     "sample_rate": rate, "shape": list(original.shape), **errors})
+        rows.append(
+            {
+                "path": window.path,
+                "record": window.record,
+                "png": os.path.basename(png),
+                "seed": seed + k,
+                "sample_rate": rate,
+                "shape": list(original.shape),
+                **errors,
+            }
+        )
     result = {
-        "command": command_line(), "checkpoint": os.path.abspath(checkpoint),
-        "checkpoint_sha256": file_sha256(checkpoint), "model": model_name, "manifest": os.path.abspath(manifest),
-        "seed": seed, "mask_ratio": mask_ratio if mask_ratio is not None else loaded.cfg.model.get("mask_ratio"),
-        "mask_ratio_source": "command line" if mask_ratio is not None else "checkpoint", "norm_target": True,
-        "lead_names": names, "n_records_requested": n_records,
+        "command": command_line(),
+        "checkpoint": os.path.abspath(checkpoint),
+        "checkpoint_sha256": file_sha256(checkpoint),
+        "model": model_name,
+        "manifest": os.path.abspath(manifest),
+        "seed": seed,
+        "mask_ratio": mask_ratio if mask_ratio is not None else loaded.cfg.model.get("mask_ratio"),
+        "mask_ratio_source": "command line" if mask_ratio is not None else "checkpoint",
+        "norm_target": True,
+        "lead_names": names,
+        "n_records_requested": n_records,
         "mean": {key: _mean([r[key] for r in rows]) for key in ("mse_masked", "mse_visible", "mse_all")},
         "windows": rows,
     }

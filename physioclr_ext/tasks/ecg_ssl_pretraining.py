@@ -17,7 +17,6 @@ YAML::
         - {name: gaussian_noise, factor: 0.1}
 """
 
-
 import os
 import sys
 from dataclasses import dataclass, field
@@ -33,14 +32,21 @@ from physioclr_ext.data.ecg_ssl_dataset import MODES, ECGSegmentPairDataset, ECG
 @dataclass
 class ECGSSLPretrainingConfig(Dataclass):
     data: str = field(default=MISSING, metadata={"help": "preprocessed data directory (train.tsv, cmsc/train.tsv)"})
-    mode: str = field(default="views", metadata={
-        "help": "views | cmsc | cmlc | cmsmlc (the CLOCS modes are also read by the clocs criterion)"})
-    augmentations: Any = field(default=None, metadata={
-        "help": "mode views: list of {name, p, **params}; names: time_warp, permutation, zero_mask, dropout_mask, "
-                "gaussian_noise, random_resized_crop, time_out. Empty: two identical views"})
+    mode: str = field(
+        default="views",
+        metadata={"help": "views | cmsc | cmlc | cmsmlc (the CLOCS modes are also read by the clocs criterion)"},
+    )
+    augmentations: Any = field(
+        default=None,
+        metadata={
+            "help": "mode views: list of {name, p, **params}; names: time_warp, permutation, zero_mask, dropout_mask, "
+            "gaussian_noise, random_resized_crop, time_out. Empty: two identical views"
+        },
+    )
     sample_rate: Optional[int] = field(default=None, metadata={"help": "expected sampling rate (None: no check)"})
-    leads_to_load: Optional[str] = field(default=None, metadata={
-        "help": "leads to read, e.g. \"[0]\" or \"['II','V1']\" (None: all 12)"})
+    leads_to_load: Optional[str] = field(
+        default=None, metadata={"help": "leads to read, e.g. \"[0]\" or \"['II','V1']\" (None: all 12)"}
+    )
     max_sample_size: Optional[int] = field(default=None, metadata={"help": "crop windows to at most this length"})
     min_sample_size: Optional[int] = field(default=None, metadata={"help": "skip shorter windows"})
     normalize: bool = False
@@ -63,22 +69,33 @@ class ECGSSLPretrainingTask(Task):
 
     def load_dataset(self, split: str, task_cfg: Optional[Dataclass] = None, **kwargs: Any) -> None:
         cfg = self.cfg
-        common: Dict[str, Any] = dict(sample_rate=cfg.sample_rate, max_sample_size=cfg.max_sample_size,
-                                      min_sample_size=cfg.min_sample_size, leads_to_load=cfg.leads_to_load,
-                                      normalize=cfg.normalize, filter=cfg.filter, pad=False, seed=cfg.seed,
-                                      training="train" in split)
+        common: Dict[str, Any] = dict(
+            sample_rate=cfg.sample_rate,
+            max_sample_size=cfg.max_sample_size,
+            min_sample_size=cfg.min_sample_size,
+            leads_to_load=cfg.leads_to_load,
+            normalize=cfg.normalize,
+            filter=cfg.filter,
+            pad=False,
+            seed=cfg.seed,
+            training="train" in split,
+        )
         if cfg.mode in ("cmsc", "cmsmlc"):
             path = os.path.join(cfg.data, "cmsc", f"{split}.tsv")
             self.datasets[split] = ECGSegmentPairDataset(path, mode=cfg.mode, **common)
         else:
-            augmentations = OmegaConf.to_container(cfg.augmentations, resolve=True) \
-                if OmegaConf.is_config(cfg.augmentations) else cfg.augmentations
+            augmentations = (
+                OmegaConf.to_container(cfg.augmentations, resolve=True)
+                if OmegaConf.is_config(cfg.augmentations)
+                else cfg.augmentations
+            )
             path = os.path.join(cfg.data, f"{split}.tsv")
             self.datasets[split] = ECGSSLDataset(path, mode=cfg.mode, augmentations=augmentations, **common)
 
     def max_positions(self) -> tuple:
         return (sys.maxsize, sys.maxsize)
 
-    def filter_indices_by_size(self, indices: Any, dataset: Any, max_positions: Any = None,
-                               ignore_invalid_inputs: bool = False) -> Any:
+    def filter_indices_by_size(
+        self, indices: Any, dataset: Any, max_positions: Any = None, ignore_invalid_inputs: bool = False
+    ) -> Any:
         return indices  # windows are cropped in the collator; nothing to filter

@@ -21,7 +21,6 @@ YAML::
       use_neighbour: true
 """
 
-
 import logging
 import os
 from dataclasses import dataclass, field
@@ -40,18 +39,32 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class PhysioCLRTaskConfig(ECGPretrainingConfig):
-    feature_set: str = field(default="vectors", metadata={
-        "help": "vectors (z-scored and PCA-reduced on the training windows) | raw (the extracted features)"})
-    feature_dim: Optional[int] = field(default=None, metadata={
-        "help": "width of the feature vectors; leave unset (null or 0): the task reads it from "
-                "DATA/features/transform.npz. When set, it must equal that width (a check, not a choice: the "
-                "width is chosen at extraction, --features-pca)"})
-    shuffle_mode: str = field(default="keep_ends", metadata={
-        "help": "heartbeat shuffling: keep_ends (beats between the first and last R-peak permuted, ends kept) | "
-                "published (the release: prefix dropped, zero-filled tail)"})
-    use_neighbour: bool = field(default=True, metadata={
-        "help": "load each window's temporal neighbour (next window of the same record, from windows.csv) "
-                "as an extra positive of the physioclr criterion, which reads this option"})
+    feature_set: str = field(
+        default="vectors",
+        metadata={"help": "vectors (z-scored and PCA-reduced on the training windows) | raw (the extracted features)"},
+    )
+    feature_dim: Optional[int] = field(
+        default=None,
+        metadata={
+            "help": "width of the feature vectors; leave unset (null or 0): the task reads it from "
+            "DATA/features/transform.npz. When set, it must equal that width (a check, not a choice: the "
+            "width is chosen at extraction, --features-pca)"
+        },
+    )
+    shuffle_mode: str = field(
+        default="keep_ends",
+        metadata={
+            "help": "heartbeat shuffling: keep_ends (beats between the first and last R-peak permuted, ends kept) | "
+            "published (the release: prefix dropped, zero-filled tail)"
+        },
+    )
+    use_neighbour: bool = field(
+        default=True,
+        metadata={
+            "help": "load each window's temporal neighbour (next window of the same record, from windows.csv) "
+            "as an extra positive of the physioclr criterion, which reads this option"
+        },
+    )
     seed: int = II("common.seed")
 
 
@@ -75,22 +88,39 @@ class PhysioCLRTask(ECGPretrainingTask):
             raise FileNotFoundError(
                 f"task ecg_feature: no feature table {split_path(cfg.data, split)}; run preprocess with --features "
                 f"(python -m physioclr_ext.preprocess ... --features, or ./preprocess_ecg.sh), or "
-                f"python -m physioclr_ext.features {cfg.data}")
+                f"python -m physioclr_ext.features {cfg.data}"
+            )
         kwargs.pop("combine", None)
         kwargs.pop("epoch", None)
         dataset = PhysioCLRDataset(
-            os.path.join(cfg.data, f"{split}.tsv"), sample_rate=cfg.sample_rate, feature_set=cfg.feature_set,
-            shuffle_mode=cfg.shuffle_mode, use_neighbour=cfg.use_neighbour, seed=cfg.seed,
-            perturbation_mode=cfg.perturbation_mode, max_sample_size=cfg.max_sample_size,
-            min_sample_size=cfg.min_sample_size, pad=cfg.enable_padding, pad_leads=cfg.enable_padding_leads,
-            leads_to_load=cfg.leads_to_load, filter=cfg.filter, normalize=cfg.normalize, mean_path=cfg.mean_path,
-            std_path=cfg.std_path, training="train" in split, **self._get_perturbation_kwargs(), **kwargs)
+            os.path.join(cfg.data, f"{split}.tsv"),
+            sample_rate=cfg.sample_rate,
+            feature_set=cfg.feature_set,
+            shuffle_mode=cfg.shuffle_mode,
+            use_neighbour=cfg.use_neighbour,
+            seed=cfg.seed,
+            perturbation_mode=cfg.perturbation_mode,
+            max_sample_size=cfg.max_sample_size,
+            min_sample_size=cfg.min_sample_size,
+            pad=cfg.enable_padding,
+            pad_leads=cfg.enable_padding_leads,
+            leads_to_load=cfg.leads_to_load,
+            filter=cfg.filter,
+            normalize=cfg.normalize,
+            mean_path=cfg.mean_path,
+            std_path=cfg.std_path,
+            training="train" in split,
+            **self._get_perturbation_kwargs(),
+            **kwargs,
+        )
         width = dataset.features.shape[1]
         if self.feature_dim and width != self.feature_dim:
-            raise ValueError(f"the {cfg.feature_set} features of {split} ({split_path(cfg.data, split)}) have "
-                             f"{width} dimensions but {transform_path(cfg.data)} gives {self.feature_dim}: "
-                             f"the feature tables are stale, re-extract them (python -m physioclr_ext.features "
-                             f"{cfg.data})")
+            raise ValueError(
+                f"the {cfg.feature_set} features of {split} ({split_path(cfg.data, split)}) have "
+                f"{width} dimensions but {transform_path(cfg.data)} gives {self.feature_dim}: "
+                f"the feature tables are stale, re-extract them (python -m physioclr_ext.features "
+                f"{cfg.data})"
+            )
         self.datasets[split] = dataset
 
 
@@ -110,9 +140,11 @@ def resolve_feature_dim(cfg: PhysioCLRTaskConfig) -> Optional[int]:
     except FileNotFoundError:
         return cfg.feature_dim
     if cfg.feature_dim and cfg.feature_dim != width:
-        raise ValueError(f"task.feature_dim is {cfg.feature_dim} but the {cfg.feature_set} features of {cfg.data} "
-                         f"have {width} dimensions ({path}); leave task.feature_dim unset (null) to read it from "
-                         f"the data, or re-extract the features with --features-pca {cfg.feature_dim}")
+        raise ValueError(
+            f"task.feature_dim is {cfg.feature_dim} but the {cfg.feature_set} features of {cfg.data} "
+            f"have {width} dimensions ({path}); leave task.feature_dim unset (null) to read it from "
+            f"the data, or re-extract the features with --features-pca {cfg.feature_dim}"
+        )
     cfg.feature_dim = width
     logger.info("task.feature_dim: %d (read from %s)", width, path)
     return width

@@ -1,4 +1,5 @@
 """Shared helpers for the augmentation tests: synthetic batches and seeded generators."""
+
 from __future__ import annotations
 
 import numpy as np

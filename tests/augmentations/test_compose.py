@@ -1,4 +1,5 @@
 """Compose.from_config, per-example probabilities and TwoViews."""
+
 from __future__ import annotations
 
 import inspect

@@ -1,4 +1,5 @@
 """Properties every registered augmentation must have (shape, purity, RNG use, devices)."""
+
 from __future__ import annotations
 
 import pytest

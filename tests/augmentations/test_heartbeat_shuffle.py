@@ -1,4 +1,5 @@
 """heartbeat_shuffle: whole beats permuted, ends handled as documented, explicit randomness."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -21,7 +22,9 @@ BEAT_SYMBOLS = set("NLRBAaJSVrFejnE/fQ?")
 def signal(c: int = 3, t: int = T, seed: int = 0) -> torch.Tensor:
     """``(C, T)`` float64: lead 0 is the sample index (reveals where each output sample came from)."""
     g = torch.Generator().manual_seed(seed)
-    return torch.cat([torch.arange(t, dtype=torch.float64)[None], torch.randn(c - 1, t, generator=g, dtype=torch.float64)])
+    return torch.cat(
+        [torch.arange(t, dtype=torch.float64)[None], torch.randn(c - 1, t, generator=g, dtype=torch.float64)]
+    )
 
 
 def beats(x: torch.Tensor, starts: list[int], stop: int) -> Counter:

@@ -1,4 +1,5 @@
 """zero_mask, dropout_mask and time_out: exactly what is zeroed."""
+
 from __future__ import annotations
 
 import pytest

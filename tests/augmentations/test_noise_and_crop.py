@@ -1,4 +1,5 @@
 """gaussian_noise (relative per-lead level) and random_resized_crop (resized window)."""
+
 from __future__ import annotations
 
 import pytest

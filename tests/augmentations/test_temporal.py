@@ -1,4 +1,5 @@
 """time_warp and permutation: their defining invariants."""
+
 from __future__ import annotations
 
 import pytest

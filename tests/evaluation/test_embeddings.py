@@ -15,15 +15,17 @@ from physioclr_ext.evaluation.embeddings import (
 def _emb(n=6, e=4, labels=None):
     rng = np.random.default_rng(0)
     labels = np.arange(n) % 2 if labels is None else labels
-    return Embeddings(rng.normal(size=(n, e)), labels, np.arange(n) // 2, np.arange(n) // 3,
-                      [f"mat/r{i}.mat" for i in range(n)])
+    return Embeddings(
+        rng.normal(size=(n, e)), labels, np.arange(n) // 2, np.arange(n) // 3, [f"mat/r{i}.mat" for i in range(n)]
+    )
 
 
 def test_save_load_round_trip(tmp_path):
     emb = _emb()
     files = emb.save(str(tmp_path), "train")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["train.npy", "train.labels.npy", "train.idx.npy", "train.patient.npy", "train.paths.txt"])
+        ["train.npy", "train.labels.npy", "train.idx.npy", "train.patient.npy", "train.paths.txt"]
+    )
     assert set(files) == {"x", "labels", "idx", "patients", "paths"}
     back = Embeddings.load(str(tmp_path), "train")
     assert back.x.dtype == np.float32 and back.x.shape == (6, 4)

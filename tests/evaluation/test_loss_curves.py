@@ -112,7 +112,10 @@ def _png_size(path):
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     length, kind = struct.unpack(">I4s", data[8:16])
-    assert kind == b"IHDR" and zlib.crc32(data[12:16 + length]) == struct.unpack(">I", data[16 + length:20 + length])[0]
+    assert (
+        kind == b"IHDR"
+        and zlib.crc32(data[12 : 16 + length]) == struct.unpack(">I", data[16 + length : 20 + length])[0]
+    )
     return struct.unpack(">II", data[16:24])
 
 
@@ -150,8 +153,16 @@ def test_console_format_of_reset_logging():
 
 def test_wav2vec2_terms_and_tqdm_epoch_summaries():
     curves = parse_log_text(HYDRA_W2V_SIMPLE)
-    assert curves.terms == ["loss", "loss_0", "loss_1", "loss_2", "prob_perplexity", "code_perplexity",
-                            "temp", "accuracy"]
+    assert curves.terms == [
+        "loss",
+        "loss_0",
+        "loss_1",
+        "loss_2",
+        "prob_perplexity",
+        "code_perplexity",
+        "temp",
+        "accuracy",
+    ]
     assert curves.series["valid"].values["loss_2"] == [3.182]
     tqdm = parse_log_text(HYDRA_TQDM)
     assert list(tqdm.series) == ["train"] and tqdm.formats == ["pipes"]
@@ -177,9 +188,16 @@ def test_resumed_run_continues_and_restart_from_scratch_keeps_the_last_run():
     assert restarted.series["valid"].updates == [20, 24, 30]
 
 
-@pytest.mark.parametrize("text", ["", "   \n\n", "Start iterating over samples\nnot a progress line\n",
-                                  '{"epoch": 1, "update": 0.2, "num_updates": "x"}\n{"broken": ',
-                                  "epoch 001:      5 / 24 lr=0.1, ups=3, num_updates=5\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   \n\n",
+        "Start iterating over samples\nnot a progress line\n",
+        '{"epoch": 1, "update": 0.2, "num_updates": "x"}\n{"broken": ',
+        "epoch 001:      5 / 24 lr=0.1, ups=3, num_updates=5\n",
+    ],
+)
 def test_malformed_or_empty_log_raises_a_clear_error(text):
     with pytest.raises(LossLogError, match="empty|no training progress line|no loss term"):
         parse_log_text(text, source="run.log")
@@ -199,8 +217,10 @@ def test_write_loss_curve_png_and_json(tmp_path):
     assert width > 600 and height > 400
     saved = json.loads((tmp_path / "out" / "curve.json").read_text())
     assert saved["terms"] == curves.terms and saved["source"] == str(log)
-    assert saved["series"]["train_inner"] == {"num_updates": [2, 4], **{
-        t: v for t, v in curves.series["train_inner"].to_dict().items() if t != "num_updates"}}
+    assert saved["series"]["train_inner"] == {
+        "num_updates": [2, 4],
+        **{t: v for t, v in curves.series["train_inner"].to_dict().items() if t != "num_updates"},
+    }
     assert saved["series"]["train_inner"]["loss"] == [10.473, 8.701]
 
 

@@ -15,8 +15,16 @@ def _write_windows(tmp_path, labels):
     lines = [str(tmp_path)]
     for i, lab in enumerate(labels):
         rel = f"mat/rec{i // 2}_{i % 2}.mat"
-        scipy.io.savemat(tmp_path / rel, {"feats": np.zeros((12, 10), np.float32), "curr_sample_rate": 500,
-                                          "label": np.array([lab], np.float32), "idx": i // 2, "patient_id": i // 4})
+        scipy.io.savemat(
+            tmp_path / rel,
+            {
+                "feats": np.zeros((12, 10), np.float32),
+                "curr_sample_rate": 500,
+                "label": np.array([lab], np.float32),
+                "idx": i // 2,
+                "patient_id": i // 4,
+            },
+        )
         lines.append(f"{rel}\t10")
     (tmp_path / "test.tsv").write_text("\n".join(lines) + "\n")
     return tmp_path / "test.tsv"

@@ -80,8 +80,7 @@ def test_linear_probe_multilabel_independent_labels():
     x = rng.normal(size=(200, 5))
     y = np.stack([x[:, 0] > 0, x[:, 1] > 0, np.zeros(200, bool)], axis=1).astype(int)
     x[:, :2] += np.sign(x[:, :2]) * 1.0  # margin around the decision boundaries
-    r = linear_probe((x[:120], y[:120]), (x[120:160], y[120:160]), (x[160:], y[160:]), "multilabel",
-                     Cs=(1.0, 100.0))
+    r = linear_probe((x[:120], y[:120]), (x[120:160], y[120:160]), (x[160:], y[160:]), "multilabel", Cs=(1.0, 100.0))
     assert r["probabilities"].shape == (40, 3)
     assert np.all(r["probabilities"][:, 2] == 0)  # a label never positive in training
     assert r["metrics"]["accuracy"] == 1.0

@@ -30,8 +30,29 @@ def _write(tmp_path, n_classes):
 
 def test_linear_probe_command_t_ci(tmp_path, capsys):
     emb, out = _write(tmp_path, 2), str(tmp_path / "out")
-    assert main(["linear-probe", "--embeddings", emb, "--out", out, "--n-train", "4", "20", "--balanced",
-                 "--seeds", "0", "1", "2", "--Cs", "0.1", "1"]) == 0
+    assert (
+        main(
+            [
+                "linear-probe",
+                "--embeddings",
+                emb,
+                "--out",
+                out,
+                "--n-train",
+                "4",
+                "20",
+                "--balanced",
+                "--seeds",
+                "0",
+                "1",
+                "2",
+                "--Cs",
+                "0.1",
+                "1",
+            ]
+        )
+        == 0
+    )
     data = json.load(open(tmp_path / "out" / "results.json"))
     assert list(data["results"]) == ["n=4", "n=20"]
     meta = data["meta"]
@@ -50,8 +71,26 @@ def test_linear_probe_command_t_ci(tmp_path, capsys):
 
 def test_knn_command_bootstrap(tmp_path, capsys):
     emb, out = _write(tmp_path, 3), str(tmp_path / "out")
-    main(["knn", "--embeddings", emb, "--out", out, "--k", "3", "--seeds", "0", "1", "--ci", "bootstrap",
-          "--n-boot", "20", "--bootstrap-by", "patient"])
+    main(
+        [
+            "knn",
+            "--embeddings",
+            emb,
+            "--out",
+            out,
+            "--k",
+            "3",
+            "--seeds",
+            "0",
+            "1",
+            "--ci",
+            "bootstrap",
+            "--n-boot",
+            "20",
+            "--bootstrap-by",
+            "patient",
+        ]
+    )
     data = json.load(open(tmp_path / "out" / "results.json"))
     assert list(data["results"]) == ["n=all"]
     assert data["meta"]["task"] == "multiclass" and data["meta"]["k"] == 3

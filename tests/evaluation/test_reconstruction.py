@@ -32,7 +32,7 @@ def png_size(path):
 def window():
     """12 leads of real MIT-BIH (record 100, 360 Hz): six 2480-sample segments of its two leads."""
     signal = wfdb.rdrecord(str(MITDB / "100"), sampto=6 * 2480).p_signal  # (T, 2) mV
-    return np.concatenate([signal[k * 2480:(k + 1) * 2480].T for k in range(6)])
+    return np.concatenate([signal[k * 2480 : (k + 1) * 2480].T for k in range(6)])
 
 
 def patch_mask(shape, patch=80, ratio=0.5, seed=0):

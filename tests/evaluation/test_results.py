@@ -59,10 +59,15 @@ def test_json_structure_round_trip(tmp_path):
 
 
 def test_markdown_table(tmp_path):
-    results = {"n=10": {"accuracy": {"mean": 0.912, "ci_low": 0.88, "ci_high": 0.944, "values": [0.9]},
-                        "auroc": 0.7},
-               "group": {"n=all": {"accuracy": {"mean": None, "ci_low": None, "ci_high": None, "values": []},
-                                   "auroc": {"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "values": []}}}}
+    results = {
+        "n=10": {"accuracy": {"mean": 0.912, "ci_low": 0.88, "ci_high": 0.944, "values": [0.9]}, "auroc": 0.7},
+        "group": {
+            "n=all": {
+                "accuracy": {"mean": None, "ci_low": None, "ci_high": None, "values": []},
+                "auroc": {"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "values": []},
+            }
+        },
+    }
     paths = write_results(str(tmp_path), results, _meta())
     text = open(paths["markdown"]).read()
     assert "- command: `cmd --x 1`" in text and "- seeds: 0, 1, 2" in text

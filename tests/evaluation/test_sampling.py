@@ -68,7 +68,9 @@ def test_patient_split_disjoint_complete_sized():
     split = patient_split(PATIENTS, seed=0)
     groups = _patients_of(split)
     assert [len(groups[k]) for k in ("train", "valid", "test")] == [14, 3, 3]
-    assert not (groups["train"] & groups["valid"] or groups["train"] & groups["test"] or groups["valid"] & groups["test"])
+    assert not (
+        groups["train"] & groups["valid"] or groups["train"] & groups["test"] or groups["valid"] & groups["test"]
+    )
     assert np.array_equal(np.sort(np.concatenate(list(split.values()))), np.arange(len(PATIENTS)))
     assert all(np.all(np.diff(v) > 0) for v in split.values())
 

@@ -82,7 +82,7 @@ def test_bootstrap_skips_undefined_resamples():
     y, p = np.array([0, 1, 1]), np.array([0.2, 0.9, 0.6])
     low, high = bootstrap_ci(y, p, "auroc", "binary", n_boot=40)
     assert (low, high) == (1.0, 1.0)
-    assert all(math.isnan(v) for v in bootstrap_ci(np.ones(5, int), np.full(5, .5), "auroc", "binary", n_boot=20))
+    assert all(math.isnan(v) for v in bootstrap_ci(np.ones(5, int), np.full(5, 0.5), "auroc", "binary", n_boot=20))
 
 
 def test_bootstrap_of_several_runs_and_metrics():

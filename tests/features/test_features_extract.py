@@ -1,4 +1,5 @@
 """extract_features on ecgsyn simulations, robustness inputs and LUDB's manual delineation."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,7 +28,7 @@ def test_simulated_heart_rate_and_intervals(hr: int, delineation: str) -> None:
     res = extract_features(_ecgsyn(hr), FS, delineation=delineation)
     assert res.valid and res.reason == "" and res.vector.shape == (FEATURE_DIM,)
     rr = np.diff(res.r_peaks) * 1000 / FS
-    assert np.median(rr) == pytest.approx(60000 / hr, abs=25)          # ecgsyn adds ~1-3 % RR variability
+    assert np.median(rr) == pytest.approx(60000 / hr, abs=25)  # ecgsyn adds ~1-3 % RR variability
     assert res.vector[FEATURE_INDEX["hr_bpm"]] == pytest.approx(hr, rel=0.04)
     b = res.beats
     # QTc by hand from the per-beat values: QT = QTc * sqrt(RR) must be QRS-on -> T-off
@@ -39,9 +40,9 @@ def test_simulated_heart_rate_and_intervals(hr: int, delineation: str) -> None:
     assert 60 <= np.nanmedian(b["pr_ms"]) <= 260
     assert 80 <= np.nanmedian(b["qrs_ms"]) <= 220
     assert 300 <= np.nanmedian(qt) <= 500
-    if delineation == "prominence":                                        # measured 82-96 ms
+    if delineation == "prominence":  # measured 82-96 ms
         assert 70 <= np.nanmedian(b["qrs_ms"]) <= 120
-    assert 0.6 <= np.nanmedian(b["r_amp_mv"]) <= 1.4                     # ecgsyn R ~1 mV
+    assert 0.6 <= np.nanmedian(b["r_amp_mv"]) <= 1.4  # ecgsyn R ~1 mV
     assert res.vector[FEATURE_INDEX["beat_corr_mean"]] > 0.8
 
 
@@ -52,7 +53,7 @@ def test_simulated_beat_measured_by_hand() -> None:
     k = 3
     r, on = int(res.r_peaks[k]), int(round(res.fiducials["qrs_on"][k]))
     centred = x - np.median(x)
-    base = np.median(centred[on - 40:on])                                  # 80 ms at 500 Hz
+    base = np.median(centred[on - 40 : on])  # 80 ms at 500 Hz
     assert res.beats["r_amp_mv"][k] == pytest.approx(centred[r] - base, abs=1e-9)
     assert res.beats["rr_ms"][k] == (res.r_peaks[k] - res.r_peaks[k - 1]) * 2
 
@@ -66,14 +67,17 @@ def test_rr_hrv_match_numpy_on_returned_peaks() -> None:
     assert v[FEATURE_INDEX["pnn50"]] == pytest.approx(np.mean(np.abs(np.diff(rr)) > 50), abs=1e-6)
 
 
-@pytest.mark.parametrize("name, signal, valid, reason", [
-    ("flat", np.zeros(2500), False, "flat"),
-    ("noise", np.random.default_rng(0).standard_normal(2500) * 0.3, False, None),
-    ("one_second", _ecgsyn(75, duration=10)[:500], False, "too_short"),
-    ("all_nan", np.full(2500, np.nan), False, "nan"),
-    ("offset", _ecgsyn(75) + 5.0, True, ""),
-    ("empty", np.zeros(0), False, "too_short"),
-])
+@pytest.mark.parametrize(
+    "name, signal, valid, reason",
+    [
+        ("flat", np.zeros(2500), False, "flat"),
+        ("noise", np.random.default_rng(0).standard_normal(2500) * 0.3, False, None),
+        ("one_second", _ecgsyn(75, duration=10)[:500], False, "too_short"),
+        ("all_nan", np.full(2500, np.nan), False, "nan"),
+        ("offset", _ecgsyn(75) + 5.0, True, ""),
+        ("empty", np.zeros(0), False, "too_short"),
+    ],
+)
 def test_robustness(name: str, signal: np.ndarray, valid: bool, reason: str | None) -> None:
     res = extract_features(signal, FS)
     assert res.valid is valid, (name, res.reason, res.detail)
@@ -92,15 +96,17 @@ def test_few_nans_are_interpolated_and_leads_averaged() -> None:
     holed[1000:1020] = np.nan
     assert extract_features(holed, FS).valid
     twelve = np.zeros((12, x.size))
-    twelve[1], twelve[6] = x, 0.5 * x                                      # two present leads, ten zero-filled
+    twelve[1], twelve[6] = x, 0.5 * x  # two present leads, ten zero-filled
     res = extract_features(twelve, FS)
     assert res.valid and res.vector[FEATURE_INDEX["n_leads"]] == 2
     single = extract_features(x, FS)
     # the mean of x and x/2 is 0.75 x: amplitudes scale, intervals do not
     assert res.vector[FEATURE_INDEX["r_amp_mv_median"]] == pytest.approx(
-        0.75 * single.vector[FEATURE_INDEX["r_amp_mv_median"]], rel=0.02)
-    by_name = extract_features(twelve, FS, lead="II", lead_names=["I", "II", "III", "aVR", "aVL", "aVF",
-                                                                  "V1", "V2", "V3", "V4", "V5", "V6"])
+        0.75 * single.vector[FEATURE_INDEX["r_amp_mv_median"]], rel=0.02
+    )
+    by_name = extract_features(
+        twelve, FS, lead="II", lead_names=["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    )
     np.testing.assert_array_equal(by_name.r_peaks, single.r_peaks)
     with pytest.raises(ValueError):
         extract_features(twelve, FS, lead="XYZ")
@@ -118,7 +124,7 @@ def test_ludb_intervals_against_manual_annotation() -> None:
     assert table["beats"]["matched"] >= 0.9 * table["beats"]["annotated"]
     assert table["pr_ms"]["beats"] >= 40 and table["pr_ms"]["median_abs_ms"] < 60
     assert table["qrs_ms"]["beats"] >= 50 and table["qrs_ms"]["median_abs_ms"] < 100
-    assert 50 < table["qrs_ms"]["mean_ms"] < 120                          # DWT QRS is wider, never narrower
+    assert 50 < table["qrs_ms"]["mean_ms"] < 120  # DWT QRS is wider, never narrower
     assert table["qt_ms"]["beats"] >= 45 and table["qt_ms"]["median_abs_ms"] < 90
 
 
@@ -127,7 +133,7 @@ def test_ludb_prominence_delineation_agrees_better() -> None:
     97-100 % / 92 % / 89 % of beats within 40 ms (all 200 LUDB records: 10 / 16 / 16 ms)."""
     dwt = agreement_table(LUDB_SAMPLE)
     table = agreement_table(LUDB_SAMPLE, delineation="prominence")
-    assert table["beats"] == dwt["beats"]                                 # same R-peaks, same matching
+    assert table["beats"] == dwt["beats"]  # same R-peaks, same matching
     for name, bound in (("pr_ms", 20), ("qrs_ms", 30), ("qt_ms", 30)):
         assert table[name]["beats"] >= dwt[name]["beats"]
         assert table[name]["median_abs_ms"] < bound < dwt[name]["median_abs_ms"]
@@ -142,11 +148,12 @@ def test_per_beat_assigns_wave_lists_to_their_beats() -> None:
     # (ecg_delineate drops positions <= 0) with two candidates before the last R-peak keeps the nearer one
     np.testing.assert_array_equal(per_beat([330.0, np.nan], r, before_r=True), [np.nan, 330.0, np.nan])
     np.testing.assert_array_equal(per_beat([330.0, 600.0, 640.0, 20.0], r, before_r=True), [20.0, 330.0, 640.0])
-    np.testing.assert_array_equal(per_beat([180.0, 470.0, 520.0, 790.0, np.nan], r, before_r=False),
-                                  [180.0, 470.0, 790.0])
+    np.testing.assert_array_equal(
+        per_beat([180.0, 470.0, 520.0, 790.0, np.nan], r, before_r=False), [180.0, 470.0, 790.0]
+    )
     assert np.isnan(per_beat([], r, before_r=False)).all()
 
 
 def test_unknown_delineation_is_rejected() -> None:
     with pytest.raises(ValueError, match="delineation"):
-        extract_features(_ecgsyn(75), FS, delineation="peak")               # no QRS onset/offset in neurokit2
+        extract_features(_ecgsyn(75), FS, delineation="peak")  # no QRS onset/offset in neurokit2

@@ -1,4 +1,5 @@
 """Transform fitting, and the feature stage of the preprocessing on the bundled LUDB sample."""
+
 from __future__ import annotations
 
 import json
@@ -27,20 +28,20 @@ def test_transform_fitted_on_valid_train_rows_only(tmp_path: Path) -> None:
     train = rng.normal(3.0, 2.0, size=(40, 6))
     valid = np.ones(40, bool)
     valid[:5] = False
-    train[:5] = 1e6                                                        # invalid rows must not count
+    train[:5] = 1e6  # invalid rows must not count
     t = fit_transform(train, valid, pca=4, seed=0)
     np.testing.assert_allclose(t.mean, train[5:].mean(axis=0))
     np.testing.assert_allclose(t.std, train[5:].std(axis=0))
     z = t.apply(train[5:])
     assert z.shape == (35, 4)
-    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-5)              # PCA scores are centred
-    assert np.all(np.diff(z.var(axis=0)) <= 1e-6)                          # decreasing explained variance
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-5)  # PCA scores are centred
+    assert np.all(np.diff(z.var(axis=0)) <= 1e-6)  # decreasing explained variance
     t.save(str(tmp_path / "transform.npz"))
     back = FeatureTransform.load(str(tmp_path / "transform.npz"))
     np.testing.assert_array_equal(back.apply(train), t.apply(train))
     assert not t.apply(train, valid)[:5].any()
     few = fit_transform(train[5:8], np.ones(3, bool), pca=10)
-    assert few.out_dim == 10 and not few.components[3:].any()             # fixed width, zero extra axes
+    assert few.out_dim == 10 and not few.components[3:].any()  # fixed width, zero extra axes
     assert fit_transform(train, valid).apply(train).shape == (40, 6)
 
 
@@ -51,8 +52,9 @@ def ludb_features(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]
     for f in (SAMPLE / "ludb").iterdir():
         shutil.copy(f, src / f.name)
     out = tmp_path_factory.mktemp("ludb_out")
-    config = PreprocessConfig.from_preset("fairseq_signals", input=str(src), output=str(out), workers=2,
-                                          progress=False, features=True, features_pca=5)
+    config = PreprocessConfig.from_preset(
+        "fairseq_signals", input=str(src), output=str(out), workers=2, progress=False, features=True, features_pca=5
+    )
     return out, preprocess_and_extract(config)
 
 
@@ -86,9 +88,8 @@ def test_features_see_the_saved_window_before_normalisation(ludb_features: tuple
     path, start = job.windows[1]
     saved = scipy.io.loadmat(out / path)["feats"]
     present = np.abs(signal).sum(axis=1) > 0
-    np.testing.assert_allclose(normalize(signal[:, start:start + job.length], "per_lead", present), saved,
-                               atol=1e-5)
-    assert np.ptp(signal[1, start:start + job.length]) > 0.3                 # mV, not z-scored
+    np.testing.assert_allclose(normalize(signal[:, start : start + job.length], "per_lead", present), saved, atol=1e-5)
+    assert np.ptp(signal[1, start : start + job.length]) > 0.3  # mV, not z-scored
 
 
 def test_cache_hit_and_invalidation(ludb_features: tuple[Path, dict], tmp_path: Path) -> None:
@@ -104,15 +105,16 @@ def test_cache_hit_and_invalidation(ludb_features: tuple[Path, dict], tmp_path: 
     changed = extract_directory(data, FeatureOptions(lead="II", progress=False))
     assert changed["records"]["computed"] == 8
     a, b = load_split(str(data), "train"), load_split(str(src), "train")
-    assert not np.array_equal(a.raw, b.raw)                                # lead II differs from the mean
+    assert not np.array_equal(a.raw, b.raw)  # lead II differs from the mean
     with pytest.raises(ValueError):
         extract_directory(data, FeatureOptions(lead="XYZ", progress=False))
     with pytest.raises(ValueError, match="delineation"):
         extract_directory(data, FeatureOptions(delineation="peak", progress=False))
 
 
-def test_delineation_flag_reaches_the_options_and_the_cache_key(ludb_features: tuple[Path, dict],
-                                                                tmp_path: Path) -> None:
+def test_delineation_flag_reaches_the_options_and_the_cache_key(
+    ludb_features: tuple[Path, dict], tmp_path: Path
+) -> None:
     from physioclr_ext.features.__main__ import main
 
     src, _ = ludb_features
@@ -122,17 +124,18 @@ def test_delineation_flag_reaches_the_options_and_the_cache_key(ludb_features: t
     summary = json.loads((data / "features" / "summary.json").read_text())
     assert summary["options"]["delineation"] == "prominence" and summary["records"]["computed"] == 8
     a, b = load_split(str(data), "train"), load_split(str(src), "train")
-    np.testing.assert_array_equal(a.r_peaks[0], b.r_peaks[0])             # same R-peaks, other delineation
+    np.testing.assert_array_equal(a.r_peaks[0], b.r_peaks[0])  # same R-peaks, other delineation
     assert not np.array_equal(a.raw, b.raw)
-    again = extract_directory(data, FeatureOptions(progress=False))        # back to dwt: new key again
+    again = extract_directory(data, FeatureOptions(progress=False))  # back to dwt: new key again
     assert again["records"]["computed"] == 8
 
 
 def test_cli_flags_reach_the_config() -> None:
     from physioclr_ext.preprocess.cli import config_from_args
 
-    cfg = config_from_args(["--input", "a", "--output", "b", "--features", "--features-pca", "50",
-                            "--features-lead", "II"])
+    cfg = config_from_args(
+        ["--input", "a", "--output", "b", "--features", "--features-pca", "50", "--features-lead", "II"]
+    )
     assert (cfg.features, cfg.features_pca, cfg.features_lead) == (True, 50, "II")
     for text, value in (("auto", "auto"), ("none", None), ("0", None)):
         assert config_from_args(["--input", "a", "--output", "b", "--features-pca", text]).features_pca == value
@@ -142,9 +145,18 @@ def test_cli_flags_reach_the_config() -> None:
     assert cfg.features_delineation == "prominence"
 
 
-@pytest.mark.parametrize(("pca", "n_train", "expected"), [
-    ("auto", 500, 50), ("auto", 5000, 50), ("auto", 499, None), ("auto", 0, None),
-    (8, 3, 8), (None, 10_000, None), (0, 10_000, None)])
+@pytest.mark.parametrize(
+    ("pca", "n_train", "expected"),
+    [
+        ("auto", 500, 50),
+        ("auto", 5000, 50),
+        ("auto", 499, None),
+        ("auto", 0, None),
+        (8, 3, 8),
+        (None, 10_000, None),
+        (0, 10_000, None),
+    ],
+)
 def test_auto_pca_is_50_from_500_training_windows(pca: int | str | None, n_train: int, expected: int | None) -> None:
     assert resolve_pca(pca, n_train) == expected
 
@@ -155,8 +167,9 @@ def test_resolve_pca_rejects_other_values() -> None:
             resolve_pca(bad, 1000)
 
 
-def test_auto_pca_counts_the_training_manifest(ludb_features: tuple[Path, dict], tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_pca_counts_the_training_manifest(
+    ludb_features: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Both sides of the threshold through the pipeline (threshold lowered to the sample's size)."""
     src, summary = ludb_features
     data = tmp_path / "data"
@@ -174,23 +187,36 @@ def test_auto_pca_counts_the_training_manifest(ludb_features: tuple[Path, dict],
     assert stored_feature_dim(str(data))[0] == 50 and stored_feature_dim(str(data), "raw")[0] == FEATURE_DIM
 
 
-def test_entry_point_chains_preprocessing_and_features(ludb_features: tuple[Path, dict], tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_entry_point_chains_preprocessing_and_features(
+    ludb_features: tuple[Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """``python -m physioclr_ext.preprocess --features --features-pca auto``: both stages, one summary."""
     src, _ = ludb_features
     data = tmp_path / "data"
     shutil.copytree(src, data)
     source = json.loads((src / "preprocess.json").read_text())["input"]
-    code = preprocess_main(["--input", source, "--output", str(data), "--features", "--features-pca", "auto",
-                            "--workers", "2", "--no-progress"])
+    code = preprocess_main(
+        [
+            "--input",
+            source,
+            "--output",
+            str(data),
+            "--features",
+            "--features-pca",
+            "auto",
+            "--workers",
+            "2",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     summary = json.loads((data / "preprocess.json").read_text())
     assert summary["records"]["skipped_existing"] == 8 and summary["features"]["records"]["cached"] == 8
-    assert summary["features"]["pca_components"] is None                  # 16 windows < 500: no PCA
+    assert summary["features"]["pca_components"] is None  # 16 windows < 500: no PCA
     assert stored_feature_dim(str(data))[0] == FEATURE_DIM
     out = capsys.readouterr().out
     assert "ludb: 8/8 records" in out and "  features {'train':" in out
-    with pytest.raises(SystemExit):                                          # a usage error, as before
+    with pytest.raises(SystemExit):  # a usage error, as before
         preprocess_main(["--input", source, "--output", str(data), "--features-pca", "many"])
 
 

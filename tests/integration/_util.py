@@ -20,7 +20,6 @@ def run(cmd, env=None, cwd=None, timeout=600):
     return proc
 
 
-
 def console_script(name: str) -> str:
     path = os.path.join(os.path.dirname(sys.executable), name)
     return path if os.path.exists(path) else (shutil.which(name) or name)

@@ -10,8 +10,15 @@ import pytest
 from ._util import REPO, console_script, run
 
 CONFIGS = REPO / "configs"
-PRETRAIN = ["contrastive_cnn_tiny", "contrastive_cnn_lstm_tiny", "contrastive_cnn_attention_lstm_tiny",
-            "contrastive_cnn_transformer_tiny", "clocs_cmsc_tiny", "clocs_cmlc_tiny", "clocs_cmsmlc_tiny"]
+PRETRAIN = [
+    "contrastive_cnn_tiny",
+    "contrastive_cnn_lstm_tiny",
+    "contrastive_cnn_attention_lstm_tiny",
+    "contrastive_cnn_transformer_tiny",
+    "clocs_cmsc_tiny",
+    "clocs_cmlc_tiny",
+    "clocs_cmsmlc_tiny",
+]
 
 
 def test_registered_names():
@@ -26,7 +33,6 @@ def test_registered_names():
     assert {"ecg_contrastive", "ecg_ssl_classifier"} <= set(MODEL_REGISTRY)
     assert {"nt_xent", "clocs"} <= set(CRITERION_REGISTRY)
     assert "ecg_ssl_pretraining" in TASK_REGISTRY
-
 
 
 def test_clocs_criterion_takes_the_mode_from_the_task():
@@ -55,10 +61,22 @@ def test_clocs_criterion_takes_the_mode_from_the_task():
     with pytest.raises(ValueError, match="task.mode"):
         ClocsCriterion(cfg, SimpleNamespace(cfg=SimpleNamespace(mode="views")))
 
+
 def _pretrain(config, data, out, updates=6):
-    proc = run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "pretraining"),
-                "--config-name", config, f"task.data={data}", f"checkpoint.save_dir={out}", f"hydra.run.dir={out}",
-                f"optimization.max_update={updates}", "common.log_interval=1"])
+    proc = run(
+        [
+            console_script("physioclr-hydra-train"),
+            "--config-dir",
+            str(CONFIGS / "pretraining"),
+            "--config-name",
+            config,
+            f"task.data={data}",
+            f"checkpoint.save_dir={out}",
+            f"hydra.run.dir={out}",
+            f"optimization.max_update={updates}",
+            "common.log_interval=1",
+        ]
+    )
     return proc.stdout + proc.stderr
 
 
@@ -78,17 +96,42 @@ def test_finetune_ecg_ssl_classifier_then_predict(demo_dir, tmp_path):
     data = demo_dir / "data/mitdb"
     _pretrain("contrastive_cnn_tiny", data, tmp_path / "pt")
     env = {"PHYSIOCLR_DEMO_DIR": str(demo_dir)}
-    run(["bash", str(REPO / "finetuning_ecg.sh"), "--data", str(data), "--checkpoint",
-         str(tmp_path / "pt/checkpoint_last.pt"), "--out", str(tmp_path / "ft"), "--",
-         "optimization.max_update=10", "optimization.max_epoch=1", "dataset.batch_size=32",
-         "dataset.num_workers=0"], env=env)
+    run(
+        [
+            "bash",
+            str(REPO / "finetuning_ecg.sh"),
+            "--data",
+            str(data),
+            "--checkpoint",
+            str(tmp_path / "pt/checkpoint_last.pt"),
+            "--out",
+            str(tmp_path / "ft"),
+            "--",
+            "optimization.max_update=10",
+            "optimization.max_epoch=1",
+            "dataset.batch_size=32",
+            "dataset.num_workers=0",
+        ],
+        env=env,
+    )
     best = tmp_path / "ft/checkpoint_best.pt"
     assert best.exists()
     # the default fine-tuning config for a package checkpoint is ecg_ssl_classifier
     name = run([sys.executable, "-m", "physioclr_ext.runners.checkpoints", "model-name", str(best)]).stdout.strip()
     assert name == "ecg_ssl_classifier"
-    run(["bash", str(REPO / "inference_ecg.sh"), "--data", str(data), "--checkpoint", str(best),
-         "--out", str(tmp_path / "inf")], env=env)
+    run(
+        [
+            "bash",
+            str(REPO / "inference_ecg.sh"),
+            "--data",
+            str(data),
+            "--checkpoint",
+            str(best),
+            "--out",
+            str(tmp_path / "inf"),
+        ],
+        env=env,
+    )
     metrics = json.load(open(tmp_path / "inf/metrics_test.json"))
     assert metrics["n_windows"] > 0 and metrics["metrics"]["auroc"] is not None
 
@@ -99,11 +142,22 @@ def test_linear_probe_mode_freezes_the_encoder(demo_dir, tmp_path):
     data = demo_dir / "data/mitdb"
     _pretrain("clocs_cmsc_tiny", data, tmp_path / "pt", updates=3)
     ft = tmp_path / "ft"
-    run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "finetuning"),
-         "--config-name", "ecg_ssl_classifier_tiny", f"task.data={data}",
-         f"model.model_path={tmp_path / 'pt/checkpoint_last.pt'}", "model.num_labels=1",
-         "model.freeze_encoder=true", f"checkpoint.save_dir={ft}", f"hydra.run.dir={ft}",
-         "optimization.max_update=5"])
+    run(
+        [
+            console_script("physioclr-hydra-train"),
+            "--config-dir",
+            str(CONFIGS / "finetuning"),
+            "--config-name",
+            "ecg_ssl_classifier_tiny",
+            f"task.data={data}",
+            f"model.model_path={tmp_path / 'pt/checkpoint_last.pt'}",
+            "model.num_labels=1",
+            "model.freeze_encoder=true",
+            f"checkpoint.save_dir={ft}",
+            f"hydra.run.dir={ft}",
+            "optimization.max_update=5",
+        ]
+    )
     before = torch.load(tmp_path / "pt/checkpoint_last.pt", weights_only=False)["model"]
     after = torch.load(ft / "checkpoint_last.pt", weights_only=False)["model"]
     for key, value in before.items():
@@ -119,18 +173,48 @@ def test_ecg_ssl_classifier_multiclass_and_multilabel(labels, demo_dir, tmp_path
     _pretrain("contrastive_cnn_tiny", demo_dir / "data/mitdb", tmp_path / "pt", updates=3)
     if labels == "multiclass":
         data, config, k = tmp_path / "aami", "ecg_ssl_classifier_multiclass_tiny", 5
-        preprocess(PreprocessConfig.from_preset(
-            "fairseq_signals", input=str(REPO / "data/sample/mitdb"), output=str(data), split="file",
-            split_file=str(REPO / "data/sample/mitdb/demo_split.csv"), label_scheme="aami", progress=False))
+        preprocess(
+            PreprocessConfig.from_preset(
+                "fairseq_signals",
+                input=str(REPO / "data/sample/mitdb"),
+                output=str(data),
+                split="file",
+                split_file=str(REPO / "data/sample/mitdb/demo_split.csv"),
+                label_scheme="aami",
+                progress=False,
+            )
+        )
     else:
         data, config = demo_dir / "data/ludb", "ecg_ssl_classifier_tiny"
         k = len((data / "label_def.csv").read_text().splitlines()) - 1
     ft = tmp_path / "ft"
-    run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "finetuning"),
-         "--config-name", config, f"task.data={data}", f"model.model_path={tmp_path / 'pt/checkpoint_last.pt'}",
-         f"model.num_labels={k}", f"checkpoint.save_dir={ft}", f"hydra.run.dir={ft}", "optimization.max_update=4"])
-    run(["bash", str(REPO / "inference_ecg.sh"), "--data", str(data), "--checkpoint", str(ft / "checkpoint_best.pt"),
-         "--out", str(tmp_path / "inf")])
+    run(
+        [
+            console_script("physioclr-hydra-train"),
+            "--config-dir",
+            str(CONFIGS / "finetuning"),
+            "--config-name",
+            config,
+            f"task.data={data}",
+            f"model.model_path={tmp_path / 'pt/checkpoint_last.pt'}",
+            f"model.num_labels={k}",
+            f"checkpoint.save_dir={ft}",
+            f"hydra.run.dir={ft}",
+            "optimization.max_update=4",
+        ]
+    )
+    run(
+        [
+            "bash",
+            str(REPO / "inference_ecg.sh"),
+            "--data",
+            str(data),
+            "--checkpoint",
+            str(ft / "checkpoint_best.pt"),
+            "--out",
+            str(tmp_path / "inf"),
+        ]
+    )
     metrics = json.load(open(tmp_path / "inf/metrics_test.json"))
     assert metrics["task"] == labels and len(metrics["labels"]) == k
 

@@ -55,10 +55,21 @@ def test_validate_console_script_agrees_with_inference_metrics(demo_dir):
     task = torch.load(ckpt, map_location="cpu", weights_only=False)["cfg"]["task"]
     assert task["leads_to_load"] == "[1]" and task["enable_padding_leads"]  # the demo fine-tunes on lead II only
     leads = [f"+task.leads_to_load='{task['leads_to_load']}'", "task.enable_padding_leads=true"]
-    proc = run([console_script("physioclr-hydra-validate"), "--config-dir", str(REPO / "configs/inference"),
-                "--config-name", "classifier", f"task.data={demo_dir / 'data' / 'mitdb'}",
-                f"common_eval.path={ckpt}", f"common_eval.results_path={out}", f"hydra.run.dir={out}",
-                "dataset.valid_subset=test", *leads])
+    proc = run(
+        [
+            console_script("physioclr-hydra-validate"),
+            "--config-dir",
+            str(REPO / "configs/inference"),
+            "--config-name",
+            "classifier",
+            f"task.data={demo_dir / 'data' / 'mitdb'}",
+            f"common_eval.path={ckpt}",
+            f"common_eval.results_path={out}",
+            f"hydra.run.dir={out}",
+            "dataset.valid_subset=test",
+            *leads,
+        ]
+    )
     line = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "valid on 'test' subset" in ln][-1]
     reported = {k: float(v) for k, v in re.findall(r"\| (accuracy|auroc|auprc) ([0-9.]+)", line)}
     ours = json.load(open(demo_dir / "inference" / "metrics_test.json"))["metrics"]

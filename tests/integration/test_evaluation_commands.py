@@ -13,8 +13,16 @@ from physioclr_ext.evaluation.predictions import Manifest
 from ._util import run
 
 METRICS = {"accuracy", "balanced_accuracy", "macro_f1", "auroc", "auprc"}
-TINY = ["--override", "optimization.max_update=4", "--override", "dataset.validate_interval_updates=2",
-        "--override", "checkpoint.save_interval_updates=2", "--override", "dataset.batch_size=8"]
+TINY = [
+    "--override",
+    "optimization.max_update=4",
+    "--override",
+    "dataset.validate_interval_updates=2",
+    "--override",
+    "checkpoint.save_interval_updates=2",
+    "--override",
+    "dataset.batch_size=8",
+]
 
 
 def evaluation(*args):
@@ -63,8 +71,22 @@ def test_probes_and_clustering_on_embeddings(embedded, tmp_path):
 
 @pytest.mark.slow
 def test_few_shot_runs_pretrained_and_scratch_through_the_trainer(demo_dir, tmp_path):
-    evaluation("few-shot", "--data", demo_dir / "data/mitdb", "--checkpoint", demo_dir / "pretrain/checkpoint_last.pt",
-               "--out", tmp_path, "--n", 6, "--seeds", 0, 1, "--balanced", *TINY)
+    evaluation(
+        "few-shot",
+        "--data",
+        demo_dir / "data/mitdb",
+        "--checkpoint",
+        demo_dir / "pretrain/checkpoint_last.pt",
+        "--out",
+        tmp_path,
+        "--n",
+        6,
+        "--seeds",
+        0,
+        1,
+        "--balanced",
+        *TINY,
+    )
     saved = _check_results(tmp_path, ["n=6/pretrained", "n=6/scratch"])
     assert saved["meta"]["seeds"] == [0, 1]
     for seed in (0, 1):
@@ -76,9 +98,24 @@ def test_few_shot_runs_pretrained_and_scratch_through_the_trainer(demo_dir, tmp_
 
 @pytest.mark.slow
 def test_repeated_pretrains_on_training_patients_only(demo_dir, tmp_path):
-    evaluation("repeated", "--data", demo_dir / "data/mitdb", "--out", tmp_path, "--repeats", 2,
-               "--fractions", 0.6, 0.2, 0.2, "--pretrain-config", "wav2vec2_tiny",
-               "--pretrain-override", "optimization.max_update=2", *TINY)
+    evaluation(
+        "repeated",
+        "--data",
+        demo_dir / "data/mitdb",
+        "--out",
+        tmp_path,
+        "--repeats",
+        2,
+        "--fractions",
+        0.6,
+        0.2,
+        0.2,
+        "--pretrain-config",
+        "wav2vec2_tiny",
+        "--pretrain-override",
+        "optimization.max_update=2",
+        *TINY,
+    )
     saved = _check_results(tmp_path, ["repeated"])
     assert saved["meta"]["pretrained_on_train_patients_only"] is True
     for r in (0, 1):
@@ -95,13 +132,42 @@ def test_scripts_expose_the_protocols(demo_dir, tmp_path):
 
     env = {"PHYSIOCLR_DEMO_DIR": str(demo_dir)}
     data, pre = demo_dir / "data/mitdb", demo_dir / "pretrain/checkpoint_last.pt"
-    run(["bash", str(REPO / "inference_ecg.sh"), "--data", str(data), "--checkpoint", str(pre), "--embed",
-         "--out", str(tmp_path / "inf")], env=env)
+    run(
+        [
+            "bash",
+            str(REPO / "inference_ecg.sh"),
+            "--data",
+            str(data),
+            "--checkpoint",
+            str(pre),
+            "--embed",
+            "--out",
+            str(tmp_path / "inf"),
+        ],
+        env=env,
+    )
     assert not (tmp_path / "inf" / "predictions_test.csv").exists()  # a pretrained model: embeddings only
     _check_results(tmp_path / "inf" / "linear_probe", ["n=all"])
     assert (tmp_path / "inf" / "cluster" / "projection_test.png").exists()
-    run(["bash", str(REPO / "finetuning_ecg.sh"), "--data", str(data), "--checkpoint", str(pre),
-         "--few-shot", "4", "--seeds", "0 1",
-         "--out", str(tmp_path / "fs"), "--", "optimization.max_update=2", "dataset.validate_interval_updates=2",
-         "checkpoint.save_interval_updates=2"], env=env)
+    run(
+        [
+            "bash",
+            str(REPO / "finetuning_ecg.sh"),
+            "--data",
+            str(data),
+            "--checkpoint",
+            str(pre),
+            "--few-shot",
+            "4",
+            "--seeds",
+            "0 1",
+            "--out",
+            str(tmp_path / "fs"),
+            "--",
+            "optimization.max_update=2",
+            "dataset.validate_interval_updates=2",
+            "checkpoint.save_interval_updates=2",
+        ],
+        env=env,
+    )
     _check_results(tmp_path / "fs", ["n=4/pretrained", "n=4/scratch"])

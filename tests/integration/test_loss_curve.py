@@ -18,9 +18,22 @@ MAE_TERMS = ["loss", "loss_masked", "loss_visible"]
 
 
 def _train(save, run_dir, data, *extra, config="ecg_mae_tiny"):
-    return run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS), "--config-name", config,
-                f"task.data={data}", f"checkpoint.save_dir={save}", f"hydra.run.dir={run_dir}",
-                "common.log_interval=5", "dataset.valid_subset=valid", "dataset.disable_validation=false", *extra])
+    return run(
+        [
+            console_script("physioclr-hydra-train"),
+            "--config-dir",
+            str(CONFIGS),
+            "--config-name",
+            config,
+            f"task.data={data}",
+            f"checkpoint.save_dir={save}",
+            f"hydra.run.dir={run_dir}",
+            "common.log_interval=5",
+            "dataset.valid_subset=valid",
+            "dataset.disable_validation=false",
+            *extra,
+        ]
+    )
 
 
 def _png_size(path):
@@ -61,11 +74,28 @@ def test_pretraining_writes_the_loss_curve_next_to_its_checkpoint(first_run):
 def test_redraw_from_hydra_train_log(first_run, tmp_path):
     _, run_dir, _ = first_run
     out = tmp_path / "redrawn.png"
-    proc = subprocess.run([sys.executable, "-m", "physioclr_ext.evaluation", "loss-curve", "--log",
-                           str(run_dir / "hydra_train.log"), "--out", str(out)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "physioclr_ext.evaluation",
+            "loss-curve",
+            "--log",
+            str(run_dir / "hydra_train.log"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     _png_size(out)
-    assert json.loads((tmp_path / "redrawn.json").read_text())["series"]["train_inner"]["num_updates"] == [5, 10, 15, 20]
+    assert json.loads((tmp_path / "redrawn.json").read_text())["series"]["train_inner"]["num_updates"] == [
+        5,
+        10,
+        15,
+        20,
+    ]
 
 
 def test_resumed_run_extends_the_curve(first_run, tmp_path, small_data):  # noqa: F811
@@ -81,8 +111,7 @@ def test_resumed_run_extends_the_curve(first_run, tmp_path, small_data):  # noqa
 
 def test_a_run_without_progress_lines_still_succeeds(tmp_path, small_data):  # noqa: F811
     save = tmp_path / "pt"
-    proc = _train(save, save, small_data, "optimization.max_update=2", "common.log_format=none",
-                  config="wav2vec2_tiny")
+    proc = _train(save, save, small_data, "optimization.max_update=2", "common.log_format=none", config="wav2vec2_tiny")
     assert (save / "checkpoint_last.pt").exists() and not (save / "loss_curve.png").exists()
     warnings = [line for line in proc.stderr.splitlines() if "no loss curve" in line]
     assert len(warnings) == 1 and "is empty" in warnings[0], proc.stderr[-2000:]

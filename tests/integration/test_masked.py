@@ -18,9 +18,17 @@ def mitdb_data(tmp_path_factory):
     from physioclr_ext.preprocess import run as preprocess
 
     out = tmp_path_factory.mktemp("mae_data")
-    preprocess(PreprocessConfig.from_preset(
-        "fairseq_signals", input=str(MITDB), output=str(out), split="file",
-        split_file=str(MITDB / "demo_split.csv"), label_scheme="binary", progress=False))
+    preprocess(
+        PreprocessConfig.from_preset(
+            "fairseq_signals",
+            input=str(MITDB),
+            output=str(out),
+            split="file",
+            split_file=str(MITDB / "demo_split.csv"),
+            label_scheme="binary",
+            progress=False,
+        )
+    )
     return out
 
 
@@ -50,9 +58,20 @@ def test_model_config_is_the_core_config():
 
 def test_pretrain_ecg_mae_then_finetune(mitdb_data, tmp_path):
     pt, ft = tmp_path / "pt", tmp_path / "ft"
-    proc = run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "pretraining"),
-                "--config-name", "ecg_mae_tiny", f"task.data={mitdb_data}", f"checkpoint.save_dir={pt}",
-                f"hydra.run.dir={pt}", "optimization.max_update=24", "common.log_interval=4"])
+    proc = run(
+        [
+            console_script("physioclr-hydra-train"),
+            "--config-dir",
+            str(CONFIGS / "pretraining"),
+            "--config-name",
+            "ecg_mae_tiny",
+            f"task.data={mitdb_data}",
+            f"checkpoint.save_dir={pt}",
+            f"hydra.run.dir={pt}",
+            "optimization.max_update=24",
+            "common.log_interval=4",
+        ]
+    )
     log = proc.stdout + proc.stderr
     assert (pt / "checkpoint_last.pt").exists()
     inner = [line for line in log.splitlines() if "train_inner" in line]
@@ -61,10 +80,21 @@ def test_pretrain_ecg_mae_then_finetune(mitdb_data, tmp_path):
     assert losses[-1] < 0.8 * losses[0], losses
     assert all("loss_masked=" in line and "loss_visible=" in line for line in inner)
 
-    run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "finetuning"),
-         "--config-name", "ecg_ssl_classifier_tiny", f"task.data={mitdb_data}",
-         f"model.model_path={pt / 'checkpoint_last.pt'}", "model.num_labels=1", f"checkpoint.save_dir={ft}",
-         f"hydra.run.dir={ft}", "optimization.max_update=4"])
+    run(
+        [
+            console_script("physioclr-hydra-train"),
+            "--config-dir",
+            str(CONFIGS / "finetuning"),
+            "--config-name",
+            "ecg_ssl_classifier_tiny",
+            f"task.data={mitdb_data}",
+            f"model.model_path={pt / 'checkpoint_last.pt'}",
+            "model.num_labels=1",
+            f"checkpoint.save_dir={ft}",
+            f"hydra.run.dir={ft}",
+            "optimization.max_update=4",
+        ]
+    )
     assert (ft / "checkpoint_best.pt").exists()
 
 
@@ -81,8 +111,17 @@ def test_model_and_criterion_contract():
     from physioclr_ext.criterions.masked_reconstruction import MaskedReconstructionCriterionConfig
     from physioclr_ext.models.ecg_mae import ECGMAEModelConfig
 
-    cfg = ECGMAEModelConfig(in_channels=2, patch_size=50, embed_dim=32, depth=1, heads=2, decoder_embed_dim=16,
-                            decoder_depth=1, decoder_heads=2, mask_ratio=0.6)
+    cfg = ECGMAEModelConfig(
+        in_channels=2,
+        patch_size=50,
+        embed_dim=32,
+        depth=1,
+        heads=2,
+        decoder_embed_dim=16,
+        decoder_depth=1,
+        decoder_heads=2,
+        mask_ratio=0.6,
+    )
     model = MODEL_REGISTRY["ecg_mae"].build_model(cfg, None)
     criterion = CRITERION_REGISTRY["masked_reconstruction"](MaskedReconstructionCriterionConfig(), None)
     source = torch.randn(3, 2, 500)

@@ -37,6 +37,19 @@ def test_old_checkpoint_loads_with_its_weights_and_embeds(name, demo_dir, tmp_pa
 def test_old_physioclr_checkpoint_fine_tunes(demo_dir, tmp_path):
     """finetuning_ecg.sh picks the config, reads the architecture and trains from the old checkpoint."""
     out = tmp_path / "ft"
-    run(["bash", str(REPO / "finetuning_ecg.sh"), "--data", str(demo_dir / "data" / "mitdb"), "--checkpoint",
-         str(FIXTURES / "physioclr_tiny.pt"), "--tiny", "--out", str(out), "--", "optimization.max_update=2"])
+    run(
+        [
+            "bash",
+            str(REPO / "finetuning_ecg.sh"),
+            "--data",
+            str(demo_dir / "data" / "mitdb"),
+            "--checkpoint",
+            str(FIXTURES / "physioclr_tiny.pt"),
+            "--tiny",
+            "--out",
+            str(out),
+            "--",
+            "optimization.max_update=2",
+        ]
+    )
     assert (out / "checkpoint_best.pt").stat().st_size > 0

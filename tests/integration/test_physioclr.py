@@ -126,7 +126,7 @@ def test_cropping_shifts_the_r_peaks_with_the_signal(demo_dir):
     for row, i in enumerate(ids):
         item = full[i]
         x = batch["net_input"]["source"][row]
-        starts = [s for s in range(501) if torch.equal(item["source"][:, s:s + 2000], x)]
+        starts = [s for s in range(501) if torch.equal(item["source"][:, s : s + 2000], x)]
         assert len(starts) == 1
         expected = item["r_peaks"] - starts[0]
         assert torch.equal(batch["r_peaks"][row], expected[(expected >= 0) & (expected < 2000)])
@@ -153,9 +153,12 @@ def _synthetic_batch(n: int, seed: int) -> dict:
     """A PhysioCLR batch of n random 12-lead windows with their views, features and R-peaks."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 12, 1000, generator=g)
-    return {"net_input": {"source": x, "shuffled": x.flip(-1), "neighbour": x.roll(50, -1)},
-            "features": torch.randn(n, 10, generator=g),
-            "r_peaks": [torch.tensor([100, 400, 700]) + i for i in range(n)], "sample_rate": 500}
+    return {
+        "net_input": {"source": x, "shuffled": x.flip(-1), "neighbour": x.roll(50, -1)},
+        "features": torch.randn(n, 10, generator=g),
+        "r_peaks": [torch.tensor([100, 400, 700]) + i for i in range(n)],
+        "sample_rate": 500,
+    }
 
 
 def _ddp_worker(rank, world, init, batch, state, out_dir):
@@ -169,8 +172,12 @@ def _ddp_worker(rank, world, init, batch, state, out_dir):
     model.load_state_dict(state)
     model.eval()  # no masking, no dropout: the two runs see the same network
     rows = slice(rank * 4, rank * 4 + 4)
-    part = {"net_input": {k: v[rows] for k, v in batch["net_input"].items()},
-            "features": batch["features"][rows], "r_peaks": batch["r_peaks"][rows], "sample_rate": 500}
+    part = {
+        "net_input": {k: v[rows] for k, v in batch["net_input"].items()},
+        "features": batch["features"][rows],
+        "r_peaks": batch["r_peaks"][rows],
+        "sample_rate": 500,
+    }
     loss, sample_size, logs = PhysioCLRCriterion(PhysioCLRCriterionConfig(), None)(model, part)
     loss.backward()
     grads = _flat_grads(model)
@@ -222,8 +229,15 @@ def test_criterion_reads_use_neighbour_from_the_task():
 
 def test_demo_runs_physioclr_end_to_end(demo_dir):
     """The four scripts with no arguments pretrain PhysioCLR, fine-tune physioclr_classifier_tiny, predict."""
-    name = run([sys.executable, "-m", "physioclr_ext.runners.checkpoints", "model-name",
-                str(demo_dir / "pretrain/checkpoint_last.pt")]).stdout.strip()
+    name = run(
+        [
+            sys.executable,
+            "-m",
+            "physioclr_ext.runners.checkpoints",
+            "model-name",
+            str(demo_dir / "pretrain/checkpoint_last.pt"),
+        ]
+    ).stdout.strip()
     assert name == "wav2vec2_physioCLR"
     log = (demo_dir / "pre-training_ecg.sh.log").read_text()
     for term in TERMS:
@@ -234,7 +248,7 @@ def test_demo_runs_physioclr_end_to_end(demo_dir):
 
     width, _ = stored_feature_dim(str(demo_dir / "data/mitdb"))
     n_train = len((demo_dir / "data/mitdb/train.tsv").read_text().splitlines()) - 1
-    assert width == (50 if n_train >= 500 else 184)   # preprocess_ecg.sh's --features-pca auto
+    assert width == (50 if n_train >= 500 else 184)  # preprocess_ecg.sh's --features-pca auto
     assert re.search(rf"task.feature_dim: {width} \(read from \S+/data/mitdb/features/transform.npz\)", log)
     cfg = torch.load(demo_dir / "finetune/checkpoint_best.pt", map_location="cpu", weights_only=False)["cfg"]
     assert cfg["model"]["_name"] == "ecg_ssl_classifier"
@@ -251,19 +265,69 @@ def test_ludb_pretrain_finetune_predict_and_embed(demo_dir, tmp_path):
     assert (data / "features/train.npz").exists()
     env = {"PHYSIOCLR_DEMO_DIR": str(demo_dir)}
     pt, ft, inf = tmp_path / "pt", tmp_path / "ft", tmp_path / "inf"
-    log = run(["bash", str(REPO / "pre-training_ecg.sh"), "--data", str(data), "--tiny", "--out", str(pt), "--",
-               "optimization.max_update=6", "common.log_interval=1"], env=env)
+    log = run(
+        [
+            "bash",
+            str(REPO / "pre-training_ecg.sh"),
+            "--data",
+            str(data),
+            "--tiny",
+            "--out",
+            str(pt),
+            "--",
+            "optimization.max_update=6",
+            "common.log_interval=1",
+        ],
+        env=env,
+    )
     text = log.stdout + log.stderr
     assert all(f"{term}=" in text for term in TERMS)
-    run(["bash", str(REPO / "finetuning_ecg.sh"), "--data", str(data), "--checkpoint", str(pt / "checkpoint_last.pt"),
-         "--tiny", "--out", str(ft), "--", "optimization.max_update=6"], env=env)
-    run(["bash", str(REPO / "inference_ecg.sh"), "--data", str(data), "--checkpoint", str(ft / "checkpoint_best.pt"),
-         "--out", str(inf)], env=env)
+    run(
+        [
+            "bash",
+            str(REPO / "finetuning_ecg.sh"),
+            "--data",
+            str(data),
+            "--checkpoint",
+            str(pt / "checkpoint_last.pt"),
+            "--tiny",
+            "--out",
+            str(ft),
+            "--",
+            "optimization.max_update=6",
+        ],
+        env=env,
+    )
+    run(
+        [
+            "bash",
+            str(REPO / "inference_ecg.sh"),
+            "--data",
+            str(data),
+            "--checkpoint",
+            str(ft / "checkpoint_best.pt"),
+            "--out",
+            str(inf),
+        ],
+        env=env,
+    )
     metrics = json.load(open(inf / "metrics_test.json"))
     k = len((data / "label_def.csv").read_text().splitlines()) - 1
     assert metrics["task"] == "multilabel" and len(metrics["labels"]) == k
     assert set(metrics["metrics"]) == {"accuracy", "balanced_accuracy", "macro_f1", "auroc", "auprc"}
-    run([sys.executable, "-m", "physioclr_ext.evaluation", "embed", "--checkpoint", str(pt / "checkpoint_last.pt"),
-         "--data", str(data), "--out", str(tmp_path / "emb")])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "physioclr_ext.evaluation",
+            "embed",
+            "--checkpoint",
+            str(pt / "checkpoint_last.pt"),
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "emb"),
+        ]
+    )
     emb = np.load(tmp_path / "emb/train.npy")
     assert emb.shape[1] == 64 and np.isfinite(emb).all()

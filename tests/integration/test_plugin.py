@@ -35,8 +35,12 @@ def test_import_registers_every_declared_component():
     from fairseq_signals.optim.lr_scheduler import LR_SCHEDULER_REGISTRY
     from fairseq_signals.tasks import TASK_REGISTRY
 
-    registries = {"register_model": MODEL_REGISTRY, "register_criterion": CRITERION_REGISTRY,
-                  "register_task": TASK_REGISTRY, "register_lr_scheduler": LR_SCHEDULER_REGISTRY}
+    registries = {
+        "register_model": MODEL_REGISTRY,
+        "register_criterion": CRITERION_REGISTRY,
+        "register_task": TASK_REGISTRY,
+        "register_lr_scheduler": LR_SCHEDULER_REGISTRY,
+    }
     assert physioclr_ext.fairseq_signals_available()
     imported = set(registration.register_all())
     for layer in registration.LAYERS:
@@ -83,9 +87,20 @@ def test_import_user_module_with_the_package_path_registers_it():
 
 def _tiny_pretrain(tmp_path, data, *extra):
     save = tmp_path / "pt"
-    run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "pretraining"),
-         "--config-name", "wav2vec2_tiny", f"task.data={data}", f"checkpoint.save_dir={save}",
-         f"hydra.run.dir={save}", "optimization.max_update=3", *extra])
+    run(
+        [
+            console_script("physioclr-hydra-train"),
+            "--config-dir",
+            str(CONFIGS / "pretraining"),
+            "--config-name",
+            "wav2vec2_tiny",
+            f"task.data={data}",
+            f"checkpoint.save_dir={save}",
+            f"hydra.run.dir={save}",
+            "optimization.max_update=3",
+            *extra,
+        ]
+    )
     return save / "checkpoint_last.pt"
 
 
@@ -101,9 +116,15 @@ def small_data(tmp_path_factory):
     for rec in ("100", "119", "208"):
         for ext in ("dat", "hea", "atr"):
             (src / f"{rec}.{ext}").write_bytes((REPO / "data/sample/mitdb" / f"{rec}.{ext}").read_bytes())
-    cfg = PreprocessConfig.from_preset("fairseq_signals", input=str(src), output=str(out / "mitdb"),
-                                       split="file", split_file=str(split), label_scheme="binary",
-                                       progress=False)
+    cfg = PreprocessConfig.from_preset(
+        "fairseq_signals",
+        input=str(src),
+        output=str(out / "mitdb"),
+        split="file",
+        split_file=str(split),
+        label_scheme="binary",
+        progress=False,
+    )
     preprocess(cfg)
     return out / "mitdb"
 
@@ -113,13 +134,39 @@ def test_user_dir_override_trains_wav2vec2_on_cpu_and_finetunes(tmp_path, small_
     ckpt = _tiny_pretrain(tmp_path, small_data, f"{form}={PKG}")
     assert ckpt.exists()
     ft = tmp_path / "ft"
-    arch = subprocess.run([sys.executable, "-m", "physioclr_ext.runners.checkpoints", "arch-overrides", str(ckpt),
-                           "--config", str(CONFIGS / "finetuning/ecg_transformer_classifier.yaml")],
-                          capture_output=True, text=True, check=True).stdout.splitlines()
-    run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "finetuning"),
-         "--config-name", "ecg_transformer_classifier", f"task.data={small_data}", f"model.model_path={ckpt}",
-         "model.num_labels=1", f"checkpoint.save_dir={ft}", f"hydra.run.dir={ft}", "optimization.max_update=2",
-         "dataset.batch_size=16", "dataset.num_workers=0", f"{form}={PKG}", *arch])
+    arch = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "physioclr_ext.runners.checkpoints",
+            "arch-overrides",
+            str(ckpt),
+            "--config",
+            str(CONFIGS / "finetuning/ecg_transformer_classifier.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    run(
+        [
+            console_script("physioclr-hydra-train"),
+            "--config-dir",
+            str(CONFIGS / "finetuning"),
+            "--config-name",
+            "ecg_transformer_classifier",
+            f"task.data={small_data}",
+            f"model.model_path={ckpt}",
+            "model.num_labels=1",
+            f"checkpoint.save_dir={ft}",
+            f"hydra.run.dir={ft}",
+            "optimization.max_update=2",
+            "dataset.batch_size=16",
+            "dataset.num_workers=0",
+            f"{form}={PKG}",
+            *arch,
+        ]
+    )
     assert (ft / "checkpoint_best.pt").exists()
 
 
@@ -129,17 +176,32 @@ def test_upstream_launcher_rejects_user_dir_without_the_field(tmp_path, small_da
 
     if common_config_has_user_dir():
         pytest.skip("this fairseq-signals build has common.user_dir")
-    proc = subprocess.run([console_script("fairseq-hydra-train"), "--config-dir", str(CONFIGS / "pretraining"),
-                           "--config-name", "wav2vec2_tiny", f"task.data={small_data}", f"common.user_dir={PKG}",
-                           f"hydra.run.dir={tmp_path}"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            console_script("fairseq-hydra-train"),
+            "--config-dir",
+            str(CONFIGS / "pretraining"),
+            "--config-name",
+            "wav2vec2_tiny",
+            f"task.data={small_data}",
+            f"common.user_dir={PKG}",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0 and "common.user_dir" in proc.stdout + proc.stderr
 
 
 def test_cmsc_manifest_is_read_by_fairseq_signals(small_data):
     from fairseq_signals.data.ecg.cmsc_ecg_dataset import CMSCECGDataset
 
-    ds = CMSCECGDataset(manifest_path=str(small_data / "cmsc" / "train.tsv"), sample_rate=500,
-                        max_sample_size=2500, min_sample_size=2500)
+    ds = CMSCECGDataset(
+        manifest_path=str(small_data / "cmsc" / "train.tsv"),
+        sample_rate=500,
+        max_sample_size=2500,
+        min_sample_size=2500,
+    )
     assert len(ds) > 0
     batch = ds.collator([ds[0], ds[1]])
     assert batch["net_input"]["source"].shape == (4, 12, 2500)
@@ -156,8 +218,18 @@ def test_resume_from_a_mid_epoch_checkpoint_under_new_torch(tmp_path, small_data
     state = checkpoint_utils.load_checkpoint_to_cpu(str(ckpt))
     assert state["cfg"]["model"]["_name"] == "wav2vec2"
     # a second run in the same directory resumes from checkpoint_last.pt
-    run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "pretraining"),
-         "--config-name", "wav2vec2_tiny", f"task.data={small_data}", f"checkpoint.save_dir={ckpt.parent}",
-         f"hydra.run.dir={ckpt.parent}", "optimization.max_update=5"])
+    run(
+        [
+            console_script("physioclr-hydra-train"),
+            "--config-dir",
+            str(CONFIGS / "pretraining"),
+            "--config-name",
+            "wav2vec2_tiny",
+            f"task.data={small_data}",
+            f"checkpoint.save_dir={ckpt.parent}",
+            f"hydra.run.dir={ckpt.parent}",
+            "optimization.max_update=5",
+        ]
+    )
     log = (ckpt.parent / "hydra_train.log").read_text()
     assert "Loaded checkpoint" in log and "num_updates 5" in log

@@ -47,16 +47,28 @@ def checkpoint(request, demo_dir, tmp_path_factory):
     if not (CONFIGS / f"{config}.yaml").exists():
         pytest.skip(f"configs/pretraining/{config}.yaml is not there yet")
     out = tmp_path_factory.mktemp(config)
-    run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS), "--config-name", config,
-         f"task.data={demo_dir / 'data/mitdb'}", f"checkpoint.save_dir={out}", f"hydra.run.dir={out}",
-         "optimization.max_update=4", *MODELS[config]])
+    run(
+        [
+            console_script("physioclr-hydra-train"),
+            "--config-dir",
+            str(CONFIGS),
+            "--config-name",
+            config,
+            f"task.data={demo_dir / 'data/mitdb'}",
+            f"checkpoint.save_dir={out}",
+            f"hydra.run.dir={out}",
+            "optimization.max_update=4",
+            *MODELS[config],
+        ]
+    )
     return out / "checkpoint_last.pt"
 
 
 def test_one_picture_per_record_and_finite_errors(checkpoint, demo_dir, tmp_path):
     data = demo_dir / "data/mitdb"
-    evaluation("reconstruct", "--checkpoint", checkpoint, "--manifest", data / "train.tsv", "--out", tmp_path,
-               "--n-records", 3)
+    evaluation(
+        "reconstruct", "--checkpoint", checkpoint, "--manifest", data / "train.tsv", "--out", tmp_path, "--n-records", 3
+    )
     records = first_records(data, "train", 3)
     assert len(records) == 3
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(f"{r}.png" for r in records)
@@ -79,8 +91,16 @@ def test_seeded_and_mask_ratio_from_the_command_line(checkpoint, demo_dir, tmp_p
     manifest = str(demo_dir / "data/mitdb/test.tsv")
     runs = {}
     for name, seed, ratio in (("a", 0, None), ("b", 0, None), ("c", 1, 0.5)):
-        saved = reconstruct_manifest(str(checkpoint), manifest, str(tmp_path / name), n_records=1, seed=seed,
-                                     mask_ratio=ratio, device="cpu", progress=False)
+        saved = reconstruct_manifest(
+            str(checkpoint),
+            manifest,
+            str(tmp_path / name),
+            n_records=1,
+            seed=seed,
+            mask_ratio=ratio,
+            device="cpu",
+            progress=False,
+        )
         runs[name] = saved["windows"][0]
     assert runs["a"]["mse_masked"] == runs["b"]["mse_masked"]  # same seed, same mask and errors
     assert runs["c"]["masked_fraction"] == pytest.approx(0.5, abs=0.03)
@@ -89,8 +109,16 @@ def test_seeded_and_mask_ratio_from_the_command_line(checkpoint, demo_dir, tmp_p
 
 
 def test_a_checkpoint_that_cannot_reconstruct_fails_clearly(demo_dir, tmp_path):
-    proc = evaluation("reconstruct", "--checkpoint", demo_dir / "pretrain/checkpoint_last.pt", "--manifest",
-                      demo_dir / "data/mitdb/test.tsv", "--out", tmp_path, check=False)
+    proc = evaluation(
+        "reconstruct",
+        "--checkpoint",
+        demo_dir / "pretrain/checkpoint_last.pt",
+        "--manifest",
+        demo_dir / "data/mitdb/test.tsv",
+        "--out",
+        tmp_path,
+        check=False,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert re.search(r"model 'wav2vec2\w*' of \S+ has no reconstruct\(\)", proc.stderr), proc.stderr
     assert "ecg_mae" in proc.stderr and "Traceback" not in proc.stderr

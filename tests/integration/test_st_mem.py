@@ -15,10 +15,18 @@ CONFIGS = REPO / "configs"
 PRETRAIN = {
     "st_mem_vit_s_tiny": ["optimization.max_update=6"],
     "st_mem_vit_b_tiny": ["optimization.max_update=6"],
-    "st_mem_vit_s": ["optimization.max_update=2", "dataset.batch_size=2", "dataset.num_workers=0",
-                     "common.log_format=simple"],
-    "st_mem_vit_b": ["optimization.max_update=2", "dataset.batch_size=2", "dataset.num_workers=0",
-                     "common.log_format=simple"],
+    "st_mem_vit_s": [
+        "optimization.max_update=2",
+        "dataset.batch_size=2",
+        "dataset.num_workers=0",
+        "common.log_format=simple",
+    ],
+    "st_mem_vit_b": [
+        "optimization.max_update=2",
+        "dataset.batch_size=2",
+        "dataset.num_workers=0",
+        "common.log_format=simple",
+    ],
 }
 
 
@@ -29,15 +37,29 @@ def ludb_st_mem(tmp_path_factory):
     from physioclr_ext.preprocess import run as preprocess
 
     out = tmp_path_factory.mktemp("ludb_st_mem")
-    preprocess(PreprocessConfig.from_preset("st_mem", input=str(REPO / "data/sample/ludb"), output=str(out),
-                                            workers=1, progress=False))
+    preprocess(
+        PreprocessConfig.from_preset(
+            "st_mem", input=str(REPO / "data/sample/ludb"), output=str(out), workers=1, progress=False
+        )
+    )
     return out
 
 
 def _pretrain(config, data, out, overrides):
-    proc = run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "pretraining"),
-                "--config-name", config, f"task.data={data}", f"checkpoint.save_dir={out}", f"hydra.run.dir={out}",
-                "common.log_interval=1", *overrides])
+    proc = run(
+        [
+            console_script("physioclr-hydra-train"),
+            "--config-dir",
+            str(CONFIGS / "pretraining"),
+            "--config-name",
+            config,
+            f"task.data={data}",
+            f"checkpoint.save_dir={out}",
+            f"hydra.run.dir={out}",
+            "common.log_interval=1",
+            *overrides,
+        ]
+    )
     return proc.stdout + proc.stderr
 
 
@@ -63,14 +85,26 @@ def test_model_config_is_the_core_config():
     assert issubclass(STMEMModelConfig, STMEMConfig) and issubclass(STMEMModelConfig, Dataclass)
     node = OmegaConf.structured(STMEMModelConfig)
     assert set(node) == set(STMEMConfig.__dataclass_fields__) | {"_name"}
-    node.merge_with(OmegaConf.create({"embed_dim": 32, "depth": 1, "heads": 2, "decoder_embed_dim": 16,
-                                      "decoder_depth": 1, "decoder_heads": 2, "crop_starts": [250]}))
+    node.merge_with(
+        OmegaConf.create(
+            {
+                "embed_dim": 32,
+                "depth": 1,
+                "heads": 2,
+                "decoder_embed_dim": 16,
+                "decoder_depth": 1,
+                "decoder_heads": 2,
+                "crop_starts": [250],
+            }
+        )
+    )
     net = STMEMModel.build_model(node).net
     assert type(net.cfg) is STMEMConfig and net.cfg.crop_starts == [250] and net.cfg.embed_dim == 32
 
 
-@pytest.mark.parametrize("config", [pytest.param(name, marks=[pytest.mark.slow] if "tiny" not in name else [])
-                                    for name in PRETRAIN])
+@pytest.mark.parametrize(
+    "config", [pytest.param(name, marks=[pytest.mark.slow] if "tiny" not in name else []) for name in PRETRAIN]
+)
 def test_pretraining_logs_a_finite_masked_loss(config, ludb_st_mem, tmp_path):
     log = _pretrain(config, ludb_st_mem, tmp_path, PRETRAIN[config])
     assert (tmp_path / "checkpoint_last.pt").exists()
@@ -87,12 +121,28 @@ def test_pretraining_refuses_windows_at_the_wrong_rate(tmp_path):
     from physioclr_ext.preprocess import run as preprocess
 
     data = tmp_path / "data500"
-    preprocess(PreprocessConfig.from_preset("fairseq_signals", input=str(REPO / "data/sample/ludb"),
-                                            output=str(data), workers=1, progress=False))
-    proc = subprocess.run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "pretraining"),
-                           "--config-name", "st_mem_vit_s_tiny", f"task.data={data}",
-                           f"checkpoint.save_dir={tmp_path}", f"hydra.run.dir={tmp_path}",
-                           "optimization.max_update=1"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    preprocess(
+        PreprocessConfig.from_preset(
+            "fairseq_signals", input=str(REPO / "data/sample/ludb"), output=str(data), workers=1, progress=False
+        )
+    )
+    proc = subprocess.run(
+        [
+            console_script("physioclr-hydra-train"),
+            "--config-dir",
+            str(CONFIGS / "pretraining"),
+            "--config-name",
+            "st_mem_vit_s_tiny",
+            f"task.data={data}",
+            f"checkpoint.save_dir={tmp_path}",
+            f"hydra.run.dir={tmp_path}",
+            "optimization.max_update=1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
     assert proc.returncode != 0 and "need 250" in proc.stdout + proc.stderr
 
 
@@ -107,15 +157,27 @@ def test_embed_averages_the_three_test_crops(ludb_st_mem, tmp_path):
 
     _pretrain("st_mem_vit_s_tiny", ludb_st_mem, tmp_path / "pt", ["optimization.max_update=2"])
     ckpt = tmp_path / "pt/checkpoint_last.pt"
-    run([sys.executable, "-m", "physioclr_ext.evaluation", "embed", "--checkpoint", str(ckpt), "--data",
-         str(ludb_st_mem), "--out", str(tmp_path / "emb")])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "physioclr_ext.evaluation",
+            "embed",
+            "--checkpoint",
+            str(ckpt),
+            "--data",
+            str(ludb_st_mem),
+            "--out",
+            str(tmp_path / "emb"),
+        ]
+    )
     emb = np.load(tmp_path / "emb/train.npy")
     paths = (tmp_path / "emb/train.paths.txt").read_text().split()
     assert emb.shape == (6, 48) and len(paths) == 6
     net = load_checkpoint(str(ckpt), str(ludb_st_mem)).model.net
     x = torch.from_numpy(np.stack([scipy.io.loadmat(ludb_st_mem / p)["feats"] for p in paths]))
     with torch.no_grad():
-        expected = torch.stack([net.embedding(x[..., s:s + 2250]) for s in (0, 125, 250)]).mean(0)
+        expected = torch.stack([net.embedding(x[..., s : s + 2250]) for s in (0, 125, 250)]).mean(0)
     np.testing.assert_allclose(emb, expected.numpy(), atol=1e-4)
 
 
@@ -125,16 +187,38 @@ def test_finetune_ecg_ssl_classifier_then_predict(ludb_st_mem, tmp_path):
     _pretrain("st_mem_vit_s_tiny", ludb_st_mem, tmp_path / "pt", ["optimization.max_update=4"])
     k = len((ludb_st_mem / "label_def.csv").read_text().splitlines()) - 1
     ft = tmp_path / "ft"
-    run([console_script("physioclr-hydra-train"), "--config-dir", str(CONFIGS / "finetuning"),
-         "--config-name", "ecg_ssl_classifier_tiny", f"task.data={ludb_st_mem}", "task.sample_rate=250",
-         f"model.model_path={tmp_path / 'pt/checkpoint_last.pt'}", f"model.num_labels={k}",
-         f"checkpoint.save_dir={ft}", f"hydra.run.dir={ft}", "optimization.max_update=4"])
+    run(
+        [
+            console_script("physioclr-hydra-train"),
+            "--config-dir",
+            str(CONFIGS / "finetuning"),
+            "--config-name",
+            "ecg_ssl_classifier_tiny",
+            f"task.data={ludb_st_mem}",
+            "task.sample_rate=250",
+            f"model.model_path={tmp_path / 'pt/checkpoint_last.pt'}",
+            f"model.num_labels={k}",
+            f"checkpoint.save_dir={ft}",
+            f"hydra.run.dir={ft}",
+            "optimization.max_update=4",
+        ]
+    )
     best = ft / "checkpoint_best.pt"
     assert best.exists()
     state = torch.load(best, weights_only=False)
     assert state["cfg"]["model"]["pretrained_model_cfg"]["_name"] == "st_mem"
     assert any(key.startswith("encoder.net.encoder.blocks.") for key in state["model"])
-    run(["bash", str(REPO / "inference_ecg.sh"), "--data", str(ludb_st_mem), "--checkpoint", str(best),
-         "--out", str(tmp_path / "inf")])
+    run(
+        [
+            "bash",
+            str(REPO / "inference_ecg.sh"),
+            "--data",
+            str(ludb_st_mem),
+            "--checkpoint",
+            str(best),
+            "--out",
+            str(tmp_path / "inf"),
+        ]
+    )
     metrics = json.load(open(tmp_path / "inf/metrics_test.json"))
     assert metrics["task"] == "multilabel" and len(metrics["labels"]) == k and metrics["n_windows"] == 1

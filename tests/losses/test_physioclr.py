@@ -135,13 +135,22 @@ def test_contrastive_matches_per_anchor_loop(with_neighbour: bool, exclude_self:
     nb_valid = torch.tensor([True, False] * 5)
     kw = {"neighbour": d["neighbour"], "neighbour_valid": nb_valid} if with_neighbour else {}
     loss, logs = physioclr_contrastive_loss(
-        d["anchor"], d["shuffled"], d["features"], gather=False, exclude_self=exclude_self,
-        positives_in_denominator=in_denominator, **kw,
+        d["anchor"],
+        d["shuffled"],
+        d["features"],
+        gather=False,
+        exclude_self=exclude_self,
+        positives_in_denominator=in_denominator,
+        **kw,
     )
     ref = contrastive_reference(
-        d["anchor"].numpy(), d["shuffled"].numpy(), d["features"].numpy(),
-        d["neighbour"].numpy() if with_neighbour else None, nb_valid.numpy(),
-        exclude_self=exclude_self, in_denominator=in_denominator,
+        d["anchor"].numpy(),
+        d["shuffled"].numpy(),
+        d["features"].numpy(),
+        d["neighbour"].numpy() if with_neighbour else None,
+        nb_valid.numpy(),
+        exclude_self=exclude_self,
+        in_denominator=in_denominator,
     )
     assert loss.item() == pytest.approx(ref[0], rel=1e-10)
     assert logs["loss_contrastive"] == pytest.approx(ref[0], rel=1e-10)
@@ -252,8 +261,17 @@ def _full_inputs(n: int = 8, c: int = 3, t: int = 400, seed: int = 3) -> Dict[st
 def _combined(x: Dict[str, object], rows: slice = slice(None), gather: bool = False, **kw: object):
     t = {k: v[rows] for k, v in x.items()}
     return physioclr_loss(
-        t["anchor"], t["shuffled"], t["features"], t["recon"], t["target"], t["pred_peak_map"], t["r_peaks"], 500.0,
-        neighbour=t["neighbour"], neighbour_valid=t["nb_valid"], feature_valid=t["f_valid"],
+        t["anchor"],
+        t["shuffled"],
+        t["features"],
+        t["recon"],
+        t["target"],
+        t["pred_peak_map"],
+        t["r_peaks"],
+        500.0,
+        neighbour=t["neighbour"],
+        neighbour_valid=t["nb_valid"],
+        feature_valid=t["f_valid"],
         cfg=PhysioCLRLossConfig(gather=gather, **kw),
     )
 

@@ -42,7 +42,10 @@ def test_peak_weights_box_and_gaussian() -> None:
 
 def test_weighted_mse_matches_direct_computation() -> None:
     g = torch.Generator().manual_seed(0)
-    recon, target = torch.randn(3, 4, 50, generator=g, dtype=torch.float64), torch.randn(3, 4, 50, generator=g, dtype=torch.float64)
+    recon, target = (
+        torch.randn(3, 4, 50, generator=g, dtype=torch.float64),
+        torch.randn(3, 4, 50, generator=g, dtype=torch.float64),
+    )
     w = 1 + torch.rand(3, 50, generator=g, dtype=torch.float64)
     loss, logs = peak_aware_reconstruction_loss(recon, target, w, gather=False)
     num = sum(w[b, t] * (recon[b, c, t] - target[b, c, t]) ** 2 for b in range(3) for c in range(4) for t in range(50))

@@ -43,11 +43,15 @@ def test_nt_xent_falls_on_mitdb_windows() -> None:
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     losses = []
-    views = TwoViews(Compose.from_config([
-        {"name": "random_resized_crop", "scale": [0.8, 1.0]},
-        {"name": "gaussian_noise", "factor": 0.1},
-        {"name": "zero_mask", "p": 0.5, "ratio": 0.1},
-    ]))
+    views = TwoViews(
+        Compose.from_config(
+            [
+                {"name": "random_resized_crop", "scale": [0.8, 1.0]},
+                {"name": "gaussian_noise", "factor": 0.1},
+                {"name": "zero_mask", "p": 0.5, "ratio": 0.1},
+            ]
+        )
+    )
     for _ in range(200):
         batch = data[torch.randperm(len(data), generator=gen)[:32]]
         v1, v2 = views(batch, gen)

@@ -167,7 +167,7 @@ def test_embedding_and_test_crop_average():
     crops = test_crops(x, 2250)
     assert crops.shape == (3, 3, 12, 2250)
     for k, start in enumerate((0, 125, 250)):
-        assert torch.equal(crops[k], x[..., start:start + 2250])
+        assert torch.equal(crops[k], x[..., start : start + 2250])
     with torch.no_grad():
         per_crop = torch.stack([model.embedding(crop) for crop in crops])
         assert per_crop.shape == (3, 3, 32)
@@ -191,7 +191,9 @@ def test_random_crop_is_a_seeded_slice_per_signal():
     crop = random_crop(x, 2250, gen(0))
     assert crop.shape == (4, 12, 2250)
     starts = crop[:, 0, 0]
-    assert torch.equal(crop, (starts[:, None, None] + torch.arange(2250.0)).expand_as(crop))  # contiguous, all leads together
+    assert torch.equal(
+        crop, (starts[:, None, None] + torch.arange(2250.0)).expand_as(crop)
+    )  # contiguous, all leads together
     assert torch.equal(crop, random_crop(x, 2250, gen(0)))
     starts_many = torch.cat([random_crop(x, 2250, gen(s))[:, 0, 0] for s in range(50)])
     assert starts_many.min() >= 0 and starts_many.max() <= 250 and len(starts_many.unique()) > 50
@@ -214,8 +216,7 @@ def test_short_or_wrong_windows_name_the_preset():
 def ludb_st_mem(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """The bundled LUDB records (8 x 10 s, 500 Hz, 12 leads) through the `st_mem` preset."""
     out = tmp_path_factory.mktemp("ludb_st_mem")
-    summary = run(PreprocessConfig.from_preset("st_mem", input=str(LUDB), output=str(out), workers=1,
-                                               progress=False))
+    summary = run(PreprocessConfig.from_preset("st_mem", input=str(LUDB), output=str(out), workers=1, progress=False))
     return out, summary
 
 

@@ -17,8 +17,9 @@ def _mae(step: float, total: int, warmup: int, lr: float, min_lr: float) -> floa
 @pytest.mark.parametrize("total,warmup,min_lr", [(100, 10, 0.0), (1000, 0, 1e-5), (57, 3, 1e-4)])
 def test_matches_mae_formula_at_every_step(total, warmup, min_lr):
     for step in range(total):
-        assert warmup_cosine_lr(step, total, warmup, 1e-3, min_lr) == pytest.approx(_mae(step, total, warmup, 1e-3,
-                                                                                          min_lr), abs=1e-12)
+        assert warmup_cosine_lr(step, total, warmup, 1e-3, min_lr) == pytest.approx(
+            _mae(step, total, warmup, 1e-3, min_lr), abs=1e-12
+        )
 
 
 def test_shape_warmup_rises_then_cosine_falls_to_min():

@@ -1,4 +1,5 @@
 """Shared fixtures: the bundled sample data and small end-to-end runs on it."""
+
 from __future__ import annotations
 
 import shutil
@@ -31,7 +32,8 @@ def mitdb_run(tmp_path_factory: pytest.TempPathFactory, mitdb_two: Path) -> tupl
     """mitbih_fewshot preset on two records with two workers."""
     out = tmp_path_factory.mktemp("mitdb_out")
     config = PreprocessConfig.from_preset(
-        "mitbih_fewshot", input=str(mitdb_two), output=str(out), workers=2, progress=False)
+        "mitbih_fewshot", input=str(mitdb_two), output=str(out), workers=2, progress=False
+    )
     return out, run(config)
 
 
@@ -48,6 +50,12 @@ def physionet_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]
     """st_mem preset on the 8 bundled PhysioNet 2021 records, 2 s windows with 1 s overlap."""
     out = tmp_path_factory.mktemp("pn2021_out")
     config = PreprocessConfig.from_preset(
-        "st_mem", input=str(SAMPLE / "physionet2021"), output=str(out), window_seconds=2.0,
-        overlap_seconds=1.0, workers=2, progress=False)
+        "st_mem",
+        input=str(SAMPLE / "physionet2021"),
+        output=str(out),
+        window_seconds=2.0,
+        overlap_seconds=1.0,
+        workers=2,
+        progress=False,
+    )
     return out, run(config)

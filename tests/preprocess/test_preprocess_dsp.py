@@ -12,7 +12,7 @@ def sine(freq: float, seconds: float = 20.0, fs: float = FS) -> np.ndarray:
 
 
 def rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(x ** 2)))
+    return float(np.sqrt(np.mean(x**2)))
 
 
 def test_bandpass_keeps_10hz_without_phase_shift_and_attenuates_out_of_band():

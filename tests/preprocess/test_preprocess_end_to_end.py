@@ -1,4 +1,5 @@
 """End-to-end runs on the bundled sample data (fixtures in conftest.py)."""
+
 from __future__ import annotations
 
 import csv
@@ -77,8 +78,8 @@ def check_cmsc(out: Path, seen: dict, summary: dict, hop: int, length: int) -> N
         for rel, size, lead, i, j in pairs:
             a, b = f"{rel}_{i}.mat", f"{rel}_{j}.mat"
             assert seen[a][0] == seen[b][0] == split and size == length and lead == 0
-            assert starts[b] - starts[a] >= length                  # no overlap
-            assert starts[b] - starts[a] < length + hop             # adjacent
+            assert starts[b] - starts[a] >= length  # no overlap
+            assert starts[b] - starts[a] < length + hop  # adjacent
             assert a not in used and b not in used
             used |= {a, b}
 
@@ -140,7 +141,7 @@ def test_physionet2021_st_mem_with_overlap(physionet_run):
     out, summary = physionet_run
     assert summary["preset"] == "st_mem" and summary["window"]["hop_samples"] == 250
     names = summary["labels"]["names"]
-    assert names.index("RBBB") < names.index("NSR")   # table order, not alphabetical
+    assert names.index("RBBB") < names.index("NSR")  # table order, not alphabetical
     seen = check_manifests_and_mats(out, summary, n_leads=12, fs=250, label_width=len(names))
     for _, mat in seen.values():
         np.testing.assert_allclose(mat["feats"].mean(), 0.0, atol=1e-4)
@@ -152,8 +153,9 @@ def test_physionet2021_st_mem_with_overlap(physionet_run):
 
 def test_resume_skips_records_and_gives_identical_manifests(tmp_path, ludb_run):
     def go(**extra):
-        config = PreprocessConfig(input=str(SAMPLE / "ludb"), output=str(tmp_path / "out"),
-                                  workers=2, progress=False, **extra)
+        config = PreprocessConfig(
+            input=str(SAMPLE / "ludb"), output=str(tmp_path / "out"), workers=2, progress=False, **extra
+        )
         return run(config)
 
     first = go()
@@ -171,4 +173,4 @@ def test_resume_skips_records_and_gives_identical_manifests(tmp_path, ludb_run):
         assert body == (ludb_run[0] / f"{split}.tsv").read_text().splitlines()[1:]
     third = go(window_seconds=10.0)
     assert third["records"]["skipped_existing"] == 0 and third["splits"]["train"]["windows"] < 16
-    assert len(list((tmp_path / "out" / "mat").iterdir())) == 8    # stale windows removed
+    assert len(list((tmp_path / "out" / "mat").iterdir())) == 8  # stale windows removed

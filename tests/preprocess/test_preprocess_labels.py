@@ -16,15 +16,18 @@ def test_beat_symbols_to_aami_ignore_non_beats():
     assert beats_to_aami(symbols) == list("NNNNNSSSSVVFQQQ")
 
 
-@pytest.mark.parametrize("classes, expected", [
-    ([], None),
-    (["N", "N"], "N"),
-    (["N", "S", "S", "V"], "S"),        # most frequent non-N class
-    (["N", "S", "V"], "V"),             # tie: V beats S
-    (["F", "S"], "F"),                  # tie: F beats S
-    (["Q", "S"], "S"),                  # tie: S beats Q
-    (["N"] * 10 + ["Q"], "Q"),          # any non-N beat makes the window abnormal
-])
+@pytest.mark.parametrize(
+    "classes, expected",
+    [
+        ([], None),
+        (["N", "N"], "N"),
+        (["N", "S", "S", "V"], "S"),  # most frequent non-N class
+        (["N", "S", "V"], "V"),  # tie: V beats S
+        (["F", "S"], "F"),  # tie: F beats S
+        (["Q", "S"], "S"),  # tie: S beats Q
+        (["N"] * 10 + ["Q"], "Q"),  # any non-N beat makes the window abnormal
+    ],
+)
 def test_window_aami_rule(classes, expected):
     assert window_aami_class(classes) == expected
 
@@ -32,7 +35,7 @@ def test_window_aami_rule(classes, expected):
 def test_window_beats_uses_half_open_span():
     samples = np.array([10, 100, 199, 200, 250])
     symbols = ["N", "V", "+", "A", "N"]
-    assert window_beats(samples, symbols, 100, 200) == ["V"]       # "+" is no beat
+    assert window_beats(samples, symbols, 100, 200) == ["V"]  # "+" is no beat
     assert window_beats(samples, symbols, 200, 300) == ["S", "N"]
     assert window_beats(samples, symbols, 300, 400) == []
 
@@ -54,6 +57,7 @@ def test_snomed_mapping_merges_equivalent_codes_in_table_order():
 
 def test_snomed_table_has_the_26_scored_classes():
     from physioclr_ext.preprocess.labels import SNOMED_CLASSES, SNOMED_TO_NAME
+
     assert len(SNOMED_CLASSES) == 26 and len(SNOMED_TO_NAME) == 30
 
 

@@ -1,4 +1,5 @@
 """Preprocessing never imports the feature stage; ``load_and_prepare`` is the one record reader both use."""
+
 from __future__ import annotations
 
 import ast
@@ -46,8 +47,9 @@ def test_library_modules_never_import_features() -> None:
 
 def test_the_import_check_sees_relative_imports(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
-    probe.write_text("from ..features.pipeline import extract_directory\nfrom .config import PCA_AUTO\n"
-                     "from .. import features\n")
+    probe.write_text(
+        "from ..features.pipeline import extract_directory\nfrom .config import PCA_AUTO\nfrom .. import features\n"
+    )
     found = _imported_modules(probe)
     assert {"physioclr_ext.features.pipeline", "physioclr_ext.preprocess.config", "physioclr_ext.features"} <= found
 
@@ -57,8 +59,9 @@ def test_run_records_the_feature_options_but_does_not_extract(tmp_path: Path) ->
     src.mkdir()
     for f in SAMPLE.glob("ludb/1.*"):
         shutil.copy(f, src / f.name)
-    config = PreprocessConfig(input=str(src), output=str(tmp_path / "out"), workers=1, progress=False,
-                              features=True, features_pca="auto")
+    config = PreprocessConfig(
+        input=str(src), output=str(tmp_path / "out"), workers=1, progress=False, features=True, features_pca="auto"
+    )
     summary = run(config)
     assert "features" not in summary and not (tmp_path / "out" / "features").exists()
     assert summary["options"]["features"] is True and summary["options"]["features_pca"] == "auto"
@@ -69,12 +72,11 @@ def test_load_and_prepare_gives_the_saved_window_before_normalisation(ludb_run: 
     config = PreprocessConfig(input=str(SAMPLE / "ludb"), output=str(out), workers=1, progress=False)
     ref = next(r for r in discover(SAMPLE / "ludb", "ludb", None, True) if r.record_id == "1")
     prepared = load_and_prepare(ref, config)
-    assert prepared.signal.shape == (12, 5000) and prepared.sample_rate == 500   # LUDB: 10 s at 500 Hz
+    assert prepared.signal.shape == (12, 5000) and prepared.sample_rate == 500  # LUDB: 10 s at 500 Hz
     assert prepared.leads == config.leads and prepared.present.all() and prepared.missing == []
     assert prepared.raw.shape == (12, 5000) and prepared.record.fs == 500
     saved = scipy.io.loadmat(out / "mat" / "1_1.mat")["feats"]
-    np.testing.assert_allclose(normalize(prepared.signal[:, 2500:5000], "per_lead", prepared.present), saved,
-                               atol=1e-5)
+    np.testing.assert_allclose(normalize(prepared.signal[:, 2500:5000], "per_lead", prepared.present), saved, atol=1e-5)
 
 
 def test_load_and_prepare_selects_leads_and_reports_unreadable_records(tmp_path: Path) -> None:
@@ -86,8 +88,9 @@ def test_load_and_prepare_selects_leads_and_reports_unreadable_records(tmp_path:
         load_and_prepare(dataclasses.replace(ref, path=str(tmp_path / "missing")), one_lead)
 
 
-@pytest.mark.parametrize(("text", "value"), [("auto", "auto"), ("AUTO", "auto"), ("none", None), ("0", None),
-                                             ("50", 50), ("1", 1)])
+@pytest.mark.parametrize(
+    ("text", "value"), [("auto", "auto"), ("AUTO", "auto"), ("none", None), ("0", None), ("50", 50), ("1", 1)]
+)
 def test_parse_pca(text: str, value: int | str | None) -> None:
     assert parse_pca(text) == value
 

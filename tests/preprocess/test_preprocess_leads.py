@@ -4,10 +4,19 @@ import pytest
 from physioclr_ext.preprocess.leads import CANONICAL_LEADS, canonical_lead_name, parse_lead_list, select_leads
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("MLII", "II"), ("avr", "aVR"), ("AVF", "aVF"), ("v1", "V1"), ("Lead III", "III"), ("i", "I"),
-    ("ABP", None), ("V7", None),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("MLII", "II"),
+        ("avr", "aVR"),
+        ("AVF", "aVF"),
+        ("v1", "V1"),
+        ("Lead III", "III"),
+        ("i", "I"),
+        ("ABP", None),
+        ("V7", None),
+    ],
+)
 def test_canonical_lead_name(raw, expected):
     assert canonical_lead_name(raw) == expected
 

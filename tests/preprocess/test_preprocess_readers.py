@@ -66,4 +66,6 @@ def test_npy_layouts(tmp_path):
         np.save(classes / name / "1.npy", np.zeros((2, 50)))
     assert detect_format(classes) == "npy_classes"
     assert [(r.record_id, r.labels) for r in discover(classes, "npy_classes")] == [
-        ("afib_1", ("afib",)), ("normal_1", ("normal",))]
+        ("afib_1", ("afib",)),
+        ("normal_1", ("normal",)),
+    ]

@@ -1,4 +1,5 @@
 """Bad records, quality handling, CLI behaviour and synthetic MIT-BIH splits."""
+
 from __future__ import annotations
 
 import csv
@@ -22,8 +23,10 @@ def synthetic_ecg(seconds: float, fs: int = FS, seed: int = 0) -> np.ndarray:
     """``(2, T)`` smooth two-lead signal in mV."""
     t = np.arange(int(seconds * fs)) / fs
     noise = np.random.default_rng(seed).normal(0, 0.01, size=(2, t.size))
-    return np.vstack([np.sin(2 * np.pi * 1.3 * t) + 0.3 * np.sin(2 * np.pi * 7 * t),
-                      0.5 * np.cos(2 * np.pi * 1.1 * t)]) + noise
+    return (
+        np.vstack([np.sin(2 * np.pi * 1.3 * t) + 0.3 * np.sin(2 * np.pi * 7 * t), 0.5 * np.cos(2 * np.pi * 1.1 * t)])
+        + noise
+    )
 
 
 def rows_of(out: Path) -> list[dict[str, str]]:
@@ -39,9 +42,9 @@ def npy_input(tmp_path: Path) -> Path:
     folder.mkdir(parents=True)
     x = synthetic_ecg(10.0)
     w = 2 * FS
-    x[0, w + 100:w + 140] = np.nan
-    x[1, 2 * w:3 * w] = 0.1
-    x[0, 3 * w:4 * w] = np.clip(x[0, 3 * w:4 * w], -0.3, 0.3)
+    x[0, w + 100 : w + 140] = np.nan
+    x[1, 2 * w : 3 * w] = 0.1
+    x[0, 3 * w : 4 * w] = np.clip(x[0, 3 * w : 4 * w], -0.3, 0.3)
     np.save(folder / "rec.npy", x)
     np.save(folder / "short.npy", synthetic_ecg(1.0))
     np.save(folder / "nans.npy", np.full((2, 10 * FS), np.nan))
@@ -49,8 +52,17 @@ def npy_input(tmp_path: Path) -> Path:
 
 
 def _npy_config(npy_input: Path, out: Path, **extra) -> PreprocessConfig:
-    return PreprocessConfig(input=str(npy_input), output=str(out), input_sample_rate=FS, sample_rate=FS,
-                            lead_names=("II", "V1"), window_seconds=2.0, workers=1, progress=False, **extra)
+    return PreprocessConfig(
+        input=str(npy_input),
+        output=str(out),
+        input_sample_rate=FS,
+        sample_rate=FS,
+        lead_names=("II", "V1"),
+        window_seconds=2.0,
+        workers=1,
+        progress=False,
+        **extra,
+    )
 
 
 def test_quality_drop_counts_reasons_and_bad_records(npy_input, tmp_path):
@@ -111,7 +123,11 @@ def test_exit_code_nonzero_without_records_or_successes(tmp_path, capsys):
 def test_cli_preset_is_overridden_by_explicit_options():
     config = config_from_args(["--input", "a", "--output", "b", "--preset", "st_mem", "--sample-rate", "500"])
     assert (config.sample_rate, config.normalize, config.bandpass, config.window_seconds) == (
-        500, "per_sample", (0.67, 40.0), 10.0)
+        500,
+        "per_sample",
+        (0.67, 40.0),
+        10.0,
+    )
     few = config_from_args(["--input", "a", "--output", "b", "--preset", "mitbih_fewshot"])
     assert (few.leads, few.sample_rate, few.split, few.label_scheme) == (("II",), 360, "mitbih_ds1ds2", "binary")
     plain = config_from_args(["--input", "a", "--output", "b", "--no-filter", "--leads", "I,V2"])
@@ -125,8 +141,17 @@ def test_npy_classes_multiclass_labels(tmp_path):
         (tmp_path / "in" / name).mkdir(parents=True)
         for i in range(3):
             np.save(tmp_path / "in" / name / f"{i}.npy", synthetic_ecg(4.0, seed=10 * k + i))
-    summary = run(PreprocessConfig(input=str(tmp_path / "in"), output=str(tmp_path / "out"), sample_rate=FS,
-                                   lead_names=("II", "V1"), window_seconds=2.0, workers=1, progress=False))
+    summary = run(
+        PreprocessConfig(
+            input=str(tmp_path / "in"),
+            output=str(tmp_path / "out"),
+            sample_rate=FS,
+            lead_names=("II", "V1"),
+            window_seconds=2.0,
+            workers=1,
+            progress=False,
+        )
+    )
     assert summary["labels"]["scheme"] == "multiclass" and summary["labels"]["names"] == ["afib", "normal"]
     for row in rows_of(tmp_path / "out"):
         label = scipy.io.loadmat(tmp_path / "out" / row["path"])["label"]
@@ -138,8 +163,15 @@ def _write_mitdb_like(folder: Path, record: str, seconds: float = 30.0) -> None:
 
     fs = 360
     signal = synthetic_ecg(seconds, fs=fs, seed=int(record)).T
-    wfdb.wrsamp(record, fs=fs, units=["mV", "mV"], sig_name=["MLII", "V1"], p_signal=signal,
-                fmt=["16", "16"], write_dir=str(folder))
+    wfdb.wrsamp(
+        record,
+        fs=fs,
+        units=["mV", "mV"],
+        sig_name=["MLII", "V1"],
+        p_signal=signal,
+        fmt=["16", "16"],
+        write_dir=str(folder),
+    )
     beats = np.arange(fs // 2, int(seconds * fs), fs)
     symbols = ["V" if k % 7 == 3 else "N" for k in range(beats.size)]
     wfdb.wrann(record, "atr", beats, symbol=symbols, write_dir=str(folder))
@@ -150,15 +182,24 @@ def test_ds1ds2_run_drops_202_and_records_it(tmp_path):
     src.mkdir()
     for record in ("100", "101", "201", "202", "217"):
         _write_mitdb_like(src, record)
-    summary = run(PreprocessConfig.from_preset(
-        "mitbih_fewshot", input=str(src), output=str(tmp_path / "out"), valid_fraction=0.0,
-        workers=1, progress=False, label_scheme="aami"))
+    summary = run(
+        PreprocessConfig.from_preset(
+            "mitbih_fewshot",
+            input=str(src),
+            output=str(tmp_path / "out"),
+            valid_fraction=0.0,
+            workers=1,
+            progress=False,
+            label_scheme="aami",
+        )
+    )
     assert summary["dropped_for_patient_overlap"] == ["202"]
     assert summary["excluded_records"] == {"202": "dropped_for_patient_overlap", "217": "paced"}
     splits = {r["record"]: r["split"] for r in rows_of(tmp_path / "out")}
     assert splits == {"100": "test", "101": "train", "201": "train"}
     assert summary["labels"]["names"] == ["N", "S", "V", "F", "Q"]
-    labels = {r["aami"]: scipy.io.loadmat(tmp_path / "out" / r["path"])["label"].item()
-              for r in rows_of(tmp_path / "out")}
-    assert labels["V"] == 2.0 and set(labels) == {"V"}     # every 10 s window has a V beat
+    labels = {
+        r["aami"]: scipy.io.loadmat(tmp_path / "out" / r["path"])["label"].item() for r in rows_of(tmp_path / "out")
+    }
+    assert labels["V"] == 2.0 and set(labels) == {"V"}  # every 10 s window has a V beat
     assert not (tmp_path / "out" / "pos_weight.txt").exists()

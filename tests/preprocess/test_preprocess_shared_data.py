@@ -1,5 +1,6 @@
 """Whole MIT-BIH and LUDB (../shared/data): patient-disjoint manifests whose counts match
 the summary, and a truncated record named and skipped. Skipped where the data is absent."""
+
 from __future__ import annotations
 
 import os
@@ -43,13 +44,24 @@ def test_mitbih_ds1ds2_with_a_truncated_record(tmp_path):
     data = (src / "105.dat").read_bytes()
     (src / "105.dat").write_bytes(data[: len(data) // 1000])  # truncated: wfdb cannot read it whole
     out = tmp_path / "out"
-    summary = run(PreprocessConfig(input=str(src), output=str(out), split="mitbih_ds1ds2", leads="II",
-                                   label_scheme="binary", workers=2, progress=False))
+    summary = run(
+        PreprocessConfig(
+            input=str(src),
+            output=str(out),
+            split="mitbih_ds1ds2",
+            leads="II",
+            label_scheme="binary",
+            workers=2,
+            progress=False,
+        )
+    )
     failed = {f["record"] for f in summary["failed_records"]}
     assert failed == {"105"}
     _check_counts_and_disjoint(out, summary)
     assert summary["dropped_for_patient_overlap"] == ["202"]
-    splits = Counter(line.split("\t")[0].split("/")[1].split("_")[0] for line in (out / "test.tsv").read_text().splitlines()[1:])
+    splits = Counter(
+        line.split("\t")[0].split("/")[1].split("_")[0] for line in (out / "test.tsv").read_text().splitlines()[1:]
+    )
     assert "202" not in splits and "100" in splits
 
 

@@ -25,8 +25,16 @@ def _windows(tmp_path, n=6):
     rows = {"train": [], "valid": [], "test": []}
     for i in range(n):
         rel = f"mat/r{i}_0.mat"
-        scipy.io.savemat(tmp_path / rel, {"feats": np.zeros((1, 8), np.float32), "curr_sample_rate": 360,
-                                          "label": np.array([[i % 2]], np.float32), "idx": i, "patient_id": i // 2})
+        scipy.io.savemat(
+            tmp_path / rel,
+            {
+                "feats": np.zeros((1, 8), np.float32),
+                "curr_sample_rate": 360,
+                "label": np.array([[i % 2]], np.float32),
+                "idx": i,
+                "patient_id": i // 2,
+            },
+        )
         rows[("train", "train", "valid", "valid", "test", "test")[i]].append(f"{rel}\t8")
     for split, lines in rows.items():
         (tmp_path / f"{split}.tsv").write_text("\n".join([str(tmp_path)] + lines) + "\n")

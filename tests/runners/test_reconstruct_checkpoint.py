@@ -29,8 +29,10 @@ def test_first_window_of_each_record_in_manifest_order(tmp_path):
     paths = ["mat/213_0.mat", "mat/213_1.mat", "mat/100_0.mat", "mat/213_2.mat", "mat/106_0.mat", "mat/106_1.mat"]
     manifest = write_manifest(tmp_path, paths, ["213", "213", "100", "213", "106", "106"])
     chosen = select_windows(manifest, 2)
-    assert [(w.path, w.record, w.name) for w in chosen] == [("mat/213_0.mat", "213", "213"),
-                                                            ("mat/100_0.mat", "100", "100")]
+    assert [(w.path, w.record, w.name) for w in chosen] == [
+        ("mat/213_0.mat", "213", "213"),
+        ("mat/100_0.mat", "100", "100"),
+    ]
     assert [w.record for w in select_windows(manifest, 10)] == ["213", "100", "106"]
 
 
@@ -69,7 +71,9 @@ def test_a_model_without_reconstruct_is_refused_with_the_names_of_those_that_hav
             return x
 
     check_reconstructs(MAE(), "ecg_mae", "mae.pt")
-    with pytest.raises(ReconstructionUnsupportedError, match=r"'ecg_contrastive' of c\.pt has no reconstruct\(\)") as err:
+    with pytest.raises(
+        ReconstructionUnsupportedError, match=r"'ecg_contrastive' of c\.pt has no reconstruct\(\)"
+    ) as err:
         check_reconstructs(Encoder(), "ecg_contrastive", "c.pt")
     assert "ecg_mae" in str(err.value) and "st_mem" in str(err.value)
 
@@ -79,9 +83,26 @@ def test_the_subcommand_parses_without_fairseq_signals():
     from physioclr_ext.runners import evaluation_commands
     from physioclr_ext.runners.evaluation_commands import COMMANDS
 
-    args = build_parser(evaluation_commands).parse_args(["reconstruct", "--checkpoint", "c.pt", "--manifest", "d/test.tsv", "--out", "o"])
+    args = build_parser(evaluation_commands).parse_args(
+        ["reconstruct", "--checkpoint", "c.pt", "--manifest", "d/test.tsv", "--out", "o"]
+    )
     assert "reconstruct" in COMMANDS
     assert (args.n_records, args.seed, args.mask_ratio, args.lead_names) == (4, 0, None, None)
-    args = build_parser(evaluation_commands).parse_args(["reconstruct", "--checkpoint", "c.pt", "--manifest", "m", "--out", "o",
-                                      "--n-records", "2", "--mask-ratio", "0.5", "--lead-names", "II,V1"])
+    args = build_parser(evaluation_commands).parse_args(
+        [
+            "reconstruct",
+            "--checkpoint",
+            "c.pt",
+            "--manifest",
+            "m",
+            "--out",
+            "o",
+            "--n-records",
+            "2",
+            "--mask-ratio",
+            "0.5",
+            "--lead-names",
+            "II,V1",
+        ]
+    )
     assert (args.n_records, args.mask_ratio, args.lead_names) == (2, 0.5, "II,V1")

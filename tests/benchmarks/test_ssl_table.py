@@ -1,0 +1,155 @@
+"""Pure parts of benchmarks/ssl_table.py: pool manifest, table assembly, plots, log parsing.
+
+No fairseq-signals needed (Python 3.9-3.11).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+from ssl_table import methods, plots, table  # noqa: E402
+from ssl_table.pool import build_pool, leaked_patients, patients_in_test, read_manifest, write_pool  # noqa: E402
+
+
+def _cell(mean, half=0.05):
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "values": [mean]}
+
+
+def _metrics(mean):
+    return {"balanced_accuracy": _cell(mean), "auroc": _cell(mean + 0.1)}
+
+
+@pytest.fixture
+def fake_results():
+    results: dict = {}
+    for method, base in (("contrastive_cnn", 0.7), ("st_mem", 0.6)):
+        for arm, shift in (("pretrained", 0.0), ("random", -0.1)):
+            table.add_result(results, "a", method, arm, "linear",
+                             {"n=10": _metrics(base + shift), "n=100": _metrics(base + shift + 0.05),
+                              "n=all": _metrics(base + shift + 0.1)})
+            table.add_result(results, "a", method, arm, "knn", {"n=10": _metrics(base + shift - 0.02)})
+    fs = {"n=100/pretrained": _metrics(0.75), "n=100/scratch": _metrics(0.65)}
+    for arm, settings in table.fewshot_arms(fs).items():
+        table.add_result(results, "a", "contrastive_cnn", arm, "finetune", settings)
+    table.add_result(results, "a", "features (neurokit2, PCA)", "reference", "linear", {"n=10": _metrics(0.55)})
+    return results
+
+
+def test_table_rows_put_random_init_below_pretrained(fake_results):
+    rows = table.task_rows(fake_results["a"], "balanced_accuracy")
+    assert [(m, a) for m, a, _ in rows] == [
+        ("contrastive_cnn", "pretrained"), ("contrastive_cnn", "random"),
+        ("st_mem", "pretrained"), ("st_mem", "random"), ("features (neurokit2, PCA)", "reference")]
+    cells = dict(((m, a), c) for m, a, c in rows)
+    assert cells[("contrastive_cnn", "random")][("finetune", "n=100")]["mean"] == pytest.approx(0.65)
+    assert cells[("st_mem", "pretrained")][("finetune", "n=100")] is None  # not run: shown as n/a
+
+
+def test_markdown_table_columns_cells_and_notes(fake_results):
+    md = table.render_task("Task a", fake_results["a"], "balanced_accuracy", {"st_mem": "12-lead sources only"})
+    lines = [line for line in md.splitlines() if line.startswith("|")]
+    assert lines[0] == ("| method | init | linear n=10 | linear n=100 | linear n=all | kNN n=10 | "
+                        "fine-tune n=100 |")
+    assert len(lines) == 2 + 5
+    assert "| contrastive_cnn | pretrained | 0.700 [0.650, 0.750] |" in md
+    assert "| st_mem* | random |" in md and "* st_mem: 12-lead sources only" in md
+    assert md.count("n/a") == 2 + 4  # st_mem has no fine-tuning; the reference only has linear n=10
+    both = table.render_tables(fake_results, ("balanced_accuracy", "auroc"), {"a": "Task a"})
+    assert both.count("#### Task a") == 2
+
+
+def test_label_curves_and_png(fake_results, tmp_path):
+    curves = table.label_curves(fake_results["a"], "linear")
+    assert set(curves) == {"contrastive_cnn", "st_mem", "features (neurokit2, PCA)"}
+    path = plots.plot_label_curves(curves, str(tmp_path / "curves.png"), "balanced_accuracy", "Task a")
+    assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_loss_curves_from_log_and_png(tmp_path):
+    text = "\n".join([
+        "[2026-12-02 10:57:35,804][train_inner][INFO] - epoch 001:     10 / 256 loss=3.5, ups=3.2, "
+        "num_updates=10, lr=0.001, train_wall=1, wall=5",
+        "[2026-12-02 10:57:38,804][train_inner][INFO] - epoch 001:     20 / 256 loss=2.5, ups=3.3, "
+        "num_updates=20, lr=0.001, train_wall=2, wall=8",
+        "[..][valid][INFO] - epoch 001 | valid on 'valid' subset | loss 2.1 | num_updates 20",
+        "epoch 001 | loss 3.065 | num_updates 20 | wall 9",
+        '{"epoch": 1, "update": 1.1, "loss": "1.25", "num_updates": "30", "wall": "11"}',
+    ])
+    records = plots.parse_train_log(text)
+    assert [(r["num_updates"], r["loss"]) for r in records] == [(10, 3.5), (20, 2.5), (30, 1.25)]
+    assert plots.seconds_per_update(records) == pytest.approx((11 - 5) / 20)
+    path = plots.plot_loss_curves({"contrastive_cnn": records, "ecg_mae": records[:1]}, str(tmp_path / "loss.png"))
+    assert Path(path).read_bytes()[:4] == b"\x89PNG"
+
+
+def _fake_source(root: Path, name: str, windows):
+    """windows: (record, patient, split) per window."""
+    src = root / name
+    (src / "mat").mkdir(parents=True)
+    rows = []
+    for i, (record, patient, split) in enumerate(windows):
+        rows.append({"path": f"mat/{record}_{i}.mat", "record": record, "patient": patient, "split": split})
+    with open(src / "windows.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["path", "record", "patient", "split"])
+        writer.writeheader()
+        writer.writerows(rows)
+    for split in ("train", "valid", "test"):
+        lines = [f"{r['path']}\t3600" for r in rows if r["split"] == split]
+        (src / f"{split}.tsv").write_text("\n".join([str(src), *lines]) + "\n")
+    (src / "cmsc").mkdir()
+    (src / "cmsc" / "train.tsv").write_text(f"{src}\nmat\nmat/{windows[0][0]}\t3600\t0\t0,1\n")
+    return src
+
+
+def test_pool_has_no_test_patient(tmp_path):
+    contract = tmp_path / "one_lead"
+    _fake_source(contract, "mitdb_binary", [("101", "101", "train"), ("101", "101", "train"),
+                                            ("105", "105", "valid"), ("100", "100", "test"), ("202", "201", "test")])
+    _fake_source(contract, "ludb", [("1", "1", "train"), ("2", "2", "test")])
+    pool = build_pool(str(contract), ["mitdb_binary", "ludb", "pool_missing"])
+    paths = [p for rows in pool.windows.values() for p, _ in rows]
+    assert paths == ["mitdb_binary/mat/101_0.mat", "mitdb_binary/mat/101_1.mat", "ludb/mat/1_0.mat",
+                     "mitdb_binary/mat/105_2.mat"]
+    assert not any(p.endswith(("100_3.mat", "202_4.mat", "2_1.mat")) for p in paths)
+    assert pool.counts["pool_missing"] == {"train": 0, "valid": 0}
+    same = {"mitdb_binary": "mitdb", "mitdb_aami": "mitdb", "ludb": "ludb"}
+    tests = {"mitdb_aami": patients_in_test(str(contract / "mitdb_binary")), "ludb": patients_in_test(str(contract / "ludb"))}
+    assert tests["mitdb_aami"] == {"100", "201"}
+    assert leaked_patients(pool, tests, same) == {}
+    assert leaked_patients(pool, {"mitdb_aami": {"105"}}, same) == {"mitdb_aami": {"105"}}
+
+    out = tmp_path / "pool"
+    sizes = write_pool(pool, str(out))
+    assert sizes == {"train": 3, "valid": 1}
+    root, rows = read_manifest(str(out / "train.tsv"))
+    assert root == str(contract) and all(os.path.exists(os.path.join(root, os.path.dirname(p))) for p, _ in rows)
+    assert (out / "cmsc" / "train.tsv").read_text().splitlines()[2:] == [
+        "mitdb_binary/mat/101\t3600\t0\t0,1", "ludb/mat/1\t3600\t0\t0,1"]
+
+
+def test_pool_refuses_a_test_patient_in_train(tmp_path):
+    contract = tmp_path / "c"
+    _fake_source(contract, "ludb", [("1", "7", "train"), ("2", "7", "test")])  # one patient in two splits
+    with pytest.raises(ValueError, match="test patient 7"):
+        build_pool(str(contract), ["ludb"])
+
+
+def test_methods_tables_are_consistent():
+    assert {"contrastive_cnn", "contrastive_cnn_transformer", "clocs_cmsc", "clocs_cmlc", "clocs_cmsmlc", "ecg_mae",
+            "st_mem", "physioclr", "wav2vec2"} <= set(methods.METHODS)
+    configs = Path(__file__).resolve().parents[2] / "configs" / "pretraining"
+    for m in methods.METHODS.values():
+        assert m.contract in methods.CONTRACTS
+        assert (configs / f"{m.config}.yaml").exists() and (configs / f"{m.gpu_config}.yaml").exists()
+    twelve = methods.pool_sources(methods.CONTRACTS["st_mem"])
+    assert "mitdb_binary" not in twelve and "ludb" in twelve
+    assert "mitdb_aami" not in methods.pool_sources(methods.CONTRACTS["one_lead"])
+    assert methods.task_sources(["a", "b"]) == ["mitdb_aami", "mitdb_binary"]
