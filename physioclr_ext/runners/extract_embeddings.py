@@ -53,7 +53,10 @@ def load_checkpoint(path: str, data: str, device: str = "cpu") -> LoadedCheckpoi
 
 
 def _load_subset(loaded: LoadedCheckpoint, subset: str) -> Any:
-    loaded.task.load_dataset(subset, combine=False, epoch=1, task_cfg=loaded.cfg.task, label=False, shuffle=False)
+    if callable(getattr(loaded.task, "load_windows", None)):  # windows one by one, whatever the pretraining views
+        loaded.task.load_windows(subset)
+    else:
+        loaded.task.load_dataset(subset, combine=False, epoch=1, task_cfg=loaded.cfg.task, label=False, shuffle=False)
     dataset = loaded.task.dataset(subset)
     if hasattr(dataset, "training"):
         dataset.training = False  # no augmentation when embedding a "train" subset

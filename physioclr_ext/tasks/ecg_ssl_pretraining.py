@@ -67,9 +67,9 @@ class ECGSSLPretrainingTask(Task):
     def setup_task(cls, cfg: ECGSSLPretrainingConfig, **kwargs: Any) -> "ECGSSLPretrainingTask":
         return cls(cfg)
 
-    def load_dataset(self, split: str, task_cfg: Optional[Dataclass] = None, **kwargs: Any) -> None:
+    def _dataset_kwargs(self, split: str) -> Dict[str, Any]:
         cfg = self.cfg
-        common: Dict[str, Any] = dict(
+        return dict(
             sample_rate=cfg.sample_rate,
             max_sample_size=cfg.max_sample_size,
             min_sample_size=cfg.min_sample_size,
@@ -80,6 +80,10 @@ class ECGSSLPretrainingTask(Task):
             seed=cfg.seed,
             training="train" in split,
         )
+
+    def load_dataset(self, split: str, task_cfg: Optional[Dataclass] = None, **kwargs: Any) -> None:
+        cfg = self.cfg
+        common = self._dataset_kwargs(split)
         if cfg.mode in ("cmsc", "cmsmlc"):
             path = os.path.join(cfg.data, "cmsc", f"{split}.tsv")
             self.datasets[split] = ECGSegmentPairDataset(path, mode=cfg.mode, **common)
@@ -91,6 +95,14 @@ class ECGSSLPretrainingTask(Task):
             )
             path = os.path.join(cfg.data, f"{split}.tsv")
             self.datasets[split] = ECGSSLDataset(path, mode=cfg.mode, augmentations=augmentations, **common)
+
+    def load_windows(self, split: str) -> None:
+        """Every window of ``<data>/<split>.tsv`` on its own, in manifest order and without augmentation:
+        what embedding and evaluation read, whatever the pretraining mode (CMSC and CMSMLC otherwise
+        read pairs of adjacent windows from the pair manifest)."""
+        common = {**self._dataset_kwargs(split), "training": False}
+        path = os.path.join(self.cfg.data, f"{split}.tsv")
+        self.datasets[split] = ECGSSLDataset(path, mode="views", augmentations=None, **common)
 
     def max_positions(self) -> tuple:
         return (sys.maxsize, sys.maxsize)
