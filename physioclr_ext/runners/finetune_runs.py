@@ -30,7 +30,10 @@ import numpy as np
 from physioclr_ext.evaluation.metrics import classification_metrics, infer_task_type, probabilities
 from physioclr_ext.evaluation.predictions import Manifest, load_window_metadata
 
-REPO_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+# <repo>/configs (this file is <repo>/physioclr_ext/runners/finetune_runs.py)
+REPO_CONFIGS = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "configs")
+)
 
 SCHEDULE_DEFAULTS = {
     "optimization.max_update": "100",

@@ -1,5 +1,7 @@
 """Pure parts of the fine-tuning protocols (the runs themselves are in tests/integration)."""
 
+import os
+
 import numpy as np
 import pytest
 import scipy.io
@@ -57,3 +59,10 @@ def test_windows_refuse_mixed_roots(tmp_path):
     (tmp_path / "test.tsv").write_text("/elsewhere\n" + text[1])
     with pytest.raises(ValueError, match="one root"):
         Windows.read(str(tmp_path))
+
+
+def test_repo_configs_is_the_repository_config_folder():
+    from physioclr_ext.runners.finetune_runs import REPO_CONFIGS
+
+    for stage, name in (("pretraining", "physioclr_tiny"), ("finetuning", "ecg_ssl_classifier_tiny")):
+        assert os.path.isfile(os.path.join(REPO_CONFIGS, stage, f"{name}.yaml"))
