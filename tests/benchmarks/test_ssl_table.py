@@ -32,9 +32,18 @@ def fake_results():
     results: dict = {}
     for method, base in (("contrastive_cnn", 0.7), ("st_mem", 0.6)):
         for arm, shift in (("pretrained", 0.0), ("random", -0.1)):
-            table.add_result(results, "a", method, arm, "linear",
-                             {"n=10": _metrics(base + shift), "n=100": _metrics(base + shift + 0.05),
-                              "n=all": _metrics(base + shift + 0.1)})
+            table.add_result(
+                results,
+                "a",
+                method,
+                arm,
+                "linear",
+                {
+                    "n=10": _metrics(base + shift),
+                    "n=100": _metrics(base + shift + 0.05),
+                    "n=all": _metrics(base + shift + 0.1),
+                },
+            )
             table.add_result(results, "a", method, arm, "knn", {"n=10": _metrics(base + shift - 0.02)})
     fs = {"n=100/pretrained": _metrics(0.75), "n=100/scratch": _metrics(0.65)}
     for arm, settings in table.fewshot_arms(fs).items():
@@ -46,8 +55,12 @@ def fake_results():
 def test_table_rows_put_random_init_below_pretrained(fake_results):
     rows = table.task_rows(fake_results["a"], "balanced_accuracy")
     assert [(m, a) for m, a, _ in rows] == [
-        ("contrastive_cnn", "pretrained"), ("contrastive_cnn", "random"),
-        ("st_mem", "pretrained"), ("st_mem", "random"), ("features (neurokit2, PCA)", "reference")]
+        ("contrastive_cnn", "pretrained"),
+        ("contrastive_cnn", "random"),
+        ("st_mem", "pretrained"),
+        ("st_mem", "random"),
+        ("features (neurokit2, PCA)", "reference"),
+    ]
     cells = dict(((m, a), c) for m, a, c in rows)
     assert cells[("contrastive_cnn", "random")][("finetune", "n=100")]["mean"] == pytest.approx(0.65)
     assert cells[("st_mem", "pretrained")][("finetune", "n=100")] is None  # not run: shown as n/a
@@ -56,8 +69,7 @@ def test_table_rows_put_random_init_below_pretrained(fake_results):
 def test_markdown_table_columns_cells_and_notes(fake_results):
     md = table.render_task("Task a", fake_results["a"], "balanced_accuracy", {"st_mem": "12-lead sources only"})
     lines = [line for line in md.splitlines() if line.startswith("|")]
-    assert lines[0] == ("| method | init | linear n=10 | linear n=100 | linear n=all | kNN n=10 | "
-                        "fine-tune n=100 |")
+    assert lines[0] == ("| method | init | linear n=10 | linear n=100 | linear n=all | kNN n=10 | fine-tune n=100 |")
     assert len(lines) == 2 + 5
     assert "| contrastive_cnn | pretrained | 0.700 [0.650, 0.750] |" in md
     assert "| st_mem* | random |" in md and "* st_mem: 12-lead sources only" in md
@@ -74,15 +86,17 @@ def test_label_curves_and_png(fake_results, tmp_path):
 
 
 def test_loss_curves_from_log_and_png(tmp_path):
-    text = "\n".join([
-        "[2026-12-02 10:57:35,804][train_inner][INFO] - epoch 001:     10 / 256 loss=3.5, ups=3.2, "
-        "num_updates=10, lr=0.001, train_wall=1, wall=5",
-        "[2026-12-02 10:57:38,804][train_inner][INFO] - epoch 001:     20 / 256 loss=2.5, ups=3.3, "
-        "num_updates=20, lr=0.001, train_wall=2, wall=8",
-        "[..][valid][INFO] - epoch 001 | valid on 'valid' subset | loss 2.1 | num_updates 20",
-        "epoch 001 | loss 3.065 | num_updates 20 | wall 9",
-        '{"epoch": 1, "update": 1.1, "loss": "1.25", "num_updates": "30", "wall": "11"}',
-    ])
+    text = "\n".join(
+        [
+            "[2026-12-02 10:57:35,804][train_inner][INFO] - epoch 001:     10 / 256 loss=3.5, ups=3.2, "
+            "num_updates=10, lr=0.001, train_wall=1, wall=5",
+            "[2026-12-02 10:57:38,804][train_inner][INFO] - epoch 001:     20 / 256 loss=2.5, ups=3.3, "
+            "num_updates=20, lr=0.001, train_wall=2, wall=8",
+            "[..][valid][INFO] - epoch 001 | valid on 'valid' subset | loss 2.1 | num_updates 20",
+            "epoch 001 | loss 3.065 | num_updates 20 | wall 9",
+            '{"epoch": 1, "update": 1.1, "loss": "1.25", "num_updates": "30", "wall": "11"}',
+        ]
+    )
     records = plots.parse_train_log(text)
     assert [(r["num_updates"], r["loss"]) for r in records] == [(10, 3.5), (20, 2.5), (30, 1.25)]
     assert plots.seconds_per_update(records) == pytest.approx((11 - 5) / 20)
@@ -111,28 +125,47 @@ def _fake_source(root: Path, name: str, windows):
 
 def test_pool_has_no_test_patient(tmp_path):
     contract = tmp_path / "one_lead"
-    _fake_source(contract, "mitdb_binary", [("101", "101", "train"), ("101", "101", "train"),
-                                            ("105", "105", "valid"), ("100", "100", "test"), ("202", "201", "test")])
+    _fake_source(
+        contract,
+        "mitdb_binary",
+        [
+            ("101", "101", "train"),
+            ("101", "101", "train"),
+            ("105", "105", "valid"),
+            ("100", "100", "test"),
+            ("202", "201", "test"),
+        ],
+    )
     _fake_source(contract, "ludb", [("1", "1", "train"), ("2", "2", "test")])
     pool = build_pool(str(contract), ["mitdb_binary", "ludb", "pool_missing"])
     paths = [p for rows in pool.windows.values() for p, _ in rows]
-    assert paths == ["mitdb_binary/mat/101_0.mat", "mitdb_binary/mat/101_1.mat", "ludb/mat/1_0.mat",
-                     "mitdb_binary/mat/105_2.mat"]
+    assert paths == [
+        "mitdb_binary/mat/101_0.mat",
+        "mitdb_binary/mat/101_1.mat",
+        "ludb/mat/1_0.mat",
+        "mitdb_binary/mat/105_2.mat",
+    ]
     assert not any(p.endswith(("100_3.mat", "202_4.mat", "2_1.mat")) for p in paths)
     assert pool.counts["pool_missing"] == {"train": 0, "valid": 0}
     same = {"mitdb_binary": "mitdb", "mitdb_aami": "mitdb", "ludb": "ludb"}
-    tests = {"mitdb_aami": patients_in_test(str(contract / "mitdb_binary")), "ludb": patients_in_test(str(contract / "ludb"))}
+    tests = {
+        "mitdb_aami": patients_in_test(str(contract / "mitdb_binary")),
+        "ludb": patients_in_test(str(contract / "ludb")),
+    }
     assert tests["mitdb_aami"] == {"100", "201"}
     assert leaked_patients(pool, tests, same) == {}
     assert leaked_patients(pool, {"mitdb_aami": {"105"}}, same) == {"mitdb_aami": {"105"}}
 
     out = tmp_path / "pool"
     sizes = write_pool(pool, str(out))
-    assert sizes == {"train": 3, "valid": 1}
+    assert sizes == {"train": 4, "valid": 1}  # pretraining reads train.tsv: every non-test window
     root, rows = read_manifest(str(out / "train.tsv"))
+    assert [p for p, _ in rows] == paths
     assert root == str(contract) and all(os.path.exists(os.path.join(root, os.path.dirname(p))) for p, _ in rows)
     assert (out / "cmsc" / "train.tsv").read_text().splitlines()[2:] == [
-        "mitdb_binary/mat/101\t3600\t0\t0,1", "ludb/mat/1\t3600\t0\t0,1"]
+        "mitdb_binary/mat/101\t3600\t0\t0,1",
+        "ludb/mat/1\t3600\t0\t0,1",
+    ]
 
 
 def test_pool_refuses_a_test_patient_in_train(tmp_path):
@@ -143,8 +176,17 @@ def test_pool_refuses_a_test_patient_in_train(tmp_path):
 
 
 def test_methods_tables_are_consistent():
-    assert {"contrastive_cnn", "contrastive_cnn_transformer", "clocs_cmsc", "clocs_cmlc", "clocs_cmsmlc", "ecg_mae",
-            "st_mem", "physioclr", "wav2vec2"} <= set(methods.METHODS)
+    assert {
+        "contrastive_cnn",
+        "contrastive_cnn_transformer",
+        "clocs_cmsc",
+        "clocs_cmlc",
+        "clocs_cmsmlc",
+        "ecg_mae",
+        "st_mem",
+        "physioclr",
+        "wav2vec2",
+    } <= set(methods.METHODS)
     configs = Path(__file__).resolve().parents[2] / "configs" / "pretraining"
     for m in methods.METHODS.values():
         assert m.contract in methods.CONTRACTS

@@ -1,0 +1,374 @@
+"""Evidence that pretraining pays: every pretraining method, the same budget, the same pool, one table.
+
+Stages (each skips work whose outputs exist under ``--out``, so a crash loses nothing):
+
+1. data      preprocess every source in each method's input contract (``ssl_table/methods.py``:
+             ``one_lead`` = lead II, 360 Hz, 10 s; ``twelve_lead`` = 12 leads, 500 Hz, 5 s; ``st_mem``
+             = the ST-MEM preset), from ``--data-root`` (MIT-BIH, LUDB, the PhysioNet 2021 sample, ``pool/``).
+2. pool      per contract, one manifest of every train and valid window of the pool's sources (MIT-BIH
+             DS1, LUDB and PhysioNet 2021 training patients, all of ``pool/``); 12-lead contracts take the
+             12-lead sources only. Fails if a test patient of an evaluated task is in it.
+3. pretrain  each method through ``physioclr-hydra-train`` for ``--budget-minutes`` of training time on
+             this machine (fairseq-signals' cumulative training time; ``max_update`` is set from a
+             30-update calibration run so schedules end on time, ``optimization.stop_time_hours`` stops it).
+4. init      the same architecture at random initialisation (rebuilt from the checkpoint's config).
+5. embed     ``python -m physioclr_ext.evaluation embed`` of both checkpoints on each task's windows.
+6. probes    the ``linear-probe`` and ``knn`` protocols at n = ``--n`` labels per class (balanced) over
+             ``--seeds``, and with all training labels.
+7. finetune  the ``few-shot`` protocol at ``--finetune-n`` labels per class, pretrained and from scratch.
+8. refs      ``features``: the neurokit2 vector of the PhysioCLR preprocessing (z-scored, PCA) with the
+             linear probe; ``supervised``: the first method's architecture trained on all training labels.
+9. report    ``results.json``, ``results.md`` (one row per method and initialisation, random init right
+             below), ``curves_<task>_<protocol>.png`` (metric against labels, CI bands) and ``pretraining_loss.png``.
+
+Tasks: ``a`` MIT-BIH DS2 normal vs arrhythmia; ``b`` MIT-BIH AAMI N/S/V (balanced accuracy is macro over
+classes); ``c`` LUDB sinus rhythm vs other (patient split). Test patients never reach pretraining.
+
+Not yet in this version (see the report of ``results.md`` for what a run covered):
+
+* PhysioCLR is listed but not run: its task reads ``DATA/features/<split>.npz`` next to one manifest,
+  and the pool spans several preprocessed folders; a merged feature store for the pool is needed.
+* The QT Database and MIT-BIH Supraventricular records of ``pool/`` are skipped: their WFDB headers
+  name no lead ("record 30, signal 0", "ECG"), so no lead of a contract is found; the preprocessing
+  would need a way to name WFDB channels (``--lead-names`` applies to npy inputs only).
+* Patient ids are indices per preprocessed folder, so in a pool of several folders two patients of
+  different datasets can share an id; CLOCS (CMSC/CMSMLC) counts such windows as same-patient positives.
+* Fine-tuning runs for tasks ``a`` and ``b`` only (task ``c``'s windows carry multi-hot LUDB labels;
+  the one-column view exists for the probes only), and ``b`` only for models fine-tuned with
+  ``ecg_ssl_classifier`` (fairseq-signals' transformer classifier has no multi-class config here).
+
+Usage (Python environment with fairseq-signals)::
+
+    python benchmarks/ssl_table.py --out /tmp/ssl_table_quick --quick --budget-minutes 1
+    python benchmarks/ssl_table.py --out runs/ssl_table                     # every method, CPU configs
+    python benchmarks/ssl_table.py --out runs/ssl_table_gpu --gpu --budget-minutes 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from ssl_table import plots, stages, table  # noqa: E402
+from ssl_table.methods import (  # noqa: E402
+    CONTRACTS,
+    METHODS,
+    QUICK_METHODS,
+    SOURCES,
+    TASKS,
+    UNSUPPORTED,
+    pool_sources,
+    task_sources,
+)
+from ssl_table.pool import build_pool, leaked_patients, patients_in_test, read_manifest, write_pool  # noqa: E402
+
+log = stages.log
+METRICS = ("balanced_accuracy", "auroc")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="work and result directory")
+    p.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        choices=sorted(METHODS),
+        help=f"default: all (--quick: {' '.join(QUICK_METHODS)})",
+    )
+    p.add_argument("--tasks", nargs="+", default=None, choices=sorted(TASKS), help="default: a b c (--quick: a)")
+    p.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=None,
+        help="training minutes per method on this machine (default 10; --quick 2)",
+    )
+    p.add_argument("--quick", action="store_true", help="two methods, task a, 3 seeds, no fine-tuning or references")
+    p.add_argument("--gpu", action="store_true", help="paper-size configs, embeddings on cuda")
+    p.add_argument("--n", type=int, nargs="+", default=[10, 100], help="labels per class for the probes")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 3 4 (--quick: 0 1 2)")
+    p.add_argument("--finetune", dest="finetune", action="store_true", default=None)
+    p.add_argument("--no-finetune", dest="finetune", action="store_false")
+    p.add_argument("--finetune-n", type=int, default=100)
+    p.add_argument("--finetune-updates", type=int, default=100)
+    p.add_argument(
+        "--references",
+        nargs="*",
+        default=None,
+        choices=["features", "supervised"],
+        help="reference rows (default both; --quick none)",
+    )
+    p.add_argument("--workers", type=int, default=2, help="preprocessing processes")
+    args = p.parse_args(argv)
+    args.methods = args.methods or list(QUICK_METHODS if args.quick else METHODS)
+    args.tasks = args.tasks or (["a"] if args.quick else ["a", "b", "c"])
+    args.budget_minutes = args.budget_minutes if args.budget_minutes is not None else (2.0 if args.quick else 10.0)
+    args.seeds = args.seeds or ([0, 1, 2] if args.quick else [0, 1, 2, 3, 4])
+    args.finetune = (not args.quick) if args.finetune is None else args.finetune
+    args.references = (
+        args.references if args.references is not None else ([] if args.quick else ["features", "supervised"])
+    )
+    args.out = os.path.abspath(args.out)
+    return args
+
+
+def stage_data(args, methods) -> dict:
+    log("stage 1/9 data: preprocessing each source in each input contract")
+    report = {}
+    for contract in sorted({m.contract for m in methods}):
+        keys = sorted(set(pool_sources(CONTRACTS[contract])) | set(task_sources(args.tasks)))
+        for key in keys:
+            features = "features" in args.references and contract == "one_lead" and key in task_sources(args.tasks)
+            start = time.time()
+            out = os.path.join(args.out, "data", contract, key)
+            report[f"{contract}/{key}"] = stages.preprocess_source(
+                args.data_root, CONTRACTS[contract], key, out, args.workers, features
+            )
+            r = report[f"{contract}/{key}"]
+            why = (
+                f": {r['error'][:160]}"
+                if r["status"] == "failed"
+                else ", windows " + " / ".join(f"{k} {v.get('windows')}" for k, v in (r.get("windows") or {}).items())
+            )
+            log(f"  {contract}/{key}: {r['status']} ({time.time() - start:.0f} s){why}")
+    return report
+
+
+def stage_pool(args, methods) -> dict:
+    log("stage 2/9 pool: one unlabeled manifest per contract, test patients kept out")
+    report = {}
+    for contract in sorted({m.contract for m in methods}):
+        contract_dir = os.path.join(args.out, "data", contract)
+        pool = build_pool(contract_dir, pool_sources(CONTRACTS[contract]))
+        tests = {
+            k: patients_in_test(os.path.join(contract_dir, k))
+            for k in task_sources(args.tasks)
+            if os.path.exists(os.path.join(contract_dir, k, "windows.csv"))
+        }
+        leaks = leaked_patients(pool, tests, {k: s.path for k, s in SOURCES.items()})
+        if leaks:
+            raise SystemExit(f"test patients in the {contract} pool: {leaks}")
+        sizes = write_pool(
+            pool,
+            os.path.join(args.out, "pool", contract),
+            {"contract": CONTRACTS[contract].describe, "test_patients_excluded": {k: len(v) for k, v in tests.items()}},
+        )
+        report[contract] = {"windows": sizes, "per_source": pool.counts}
+        log(
+            f"  {contract}: {sizes['train']} windows ({sizes['valid']} of them of validation patients) from "
+            f"{sum(1 for c in pool.counts.values() if c['train'] + c['valid'])} sources; no test patient"
+        )
+    return report
+
+
+def stage_pretrain(args, methods) -> dict:
+    log(f"stage 3/9 pretrain: {len(methods)} methods x {args.budget_minutes:g} training minutes")
+    records = {}
+    for method in methods:
+        config = method.gpu_config if args.gpu else method.config
+        out = os.path.join(args.out, "pretrain", method.name)
+        start = time.time()
+        try:
+            records[method.name] = stages.pretrain_method(
+                method, config, os.path.join(args.out, "pool", method.contract), out, args.budget_minutes, args.gpu
+            )
+        except RuntimeError as err:
+            log(f"  {method.name}: FAILED ({str(err).splitlines()[0]}); see {out}")
+            continue
+        r = records[method.name]
+        log(
+            f"  {method.name} ({config}): {r['reached_updates']} of {r['planned_updates']} updates "
+            f"({time.time() - start:.0f} s here, {r['wall_seconds']:.0f} s when trained)"
+        )
+    return records
+
+
+def stage_evaluate(args, methods, pretrained: dict, results: dict) -> None:
+    device = "cuda" if args.gpu else "cpu"
+    log("stage 4/9 init, 5/9 embed, 6/9 probes, 7/9 finetune")
+    for method in methods:
+        if method.name not in pretrained:
+            continue
+        try:
+            evaluate_method(args, method, pretrained[method.name]["checkpoint"], device, results)
+        except (subprocess.CalledProcessError, RuntimeError, ValueError) as err:  # the other methods still run
+            log(f"  {method.name}: evaluation FAILED ({str(err).splitlines()[0][:300]}); logs under {args.out}")
+
+
+def evaluate_method(args, method, ckpt: str, device: str, results: dict) -> None:
+    """Stages 4-7 for one method: random init, embeddings, probes and few-shot fine-tuning per task."""
+    arms = {
+        "pretrained": ckpt,
+        "random": stages.random_init_checkpoint(ckpt, os.path.join(os.path.dirname(ckpt), "checkpoint_random_init.pt")),
+    }
+    contract_dir = os.path.join(args.out, "data", method.contract)
+    for task_key in args.tasks:
+        task = TASKS[task_key]
+        data = stages.task_data(task_key, contract_dir, args.out)
+        for arm, checkpoint in arms.items():
+            start = time.time()
+            emb = stages.embed(checkpoint, data, os.path.join(args.out, "embed", task_key, method.name, arm), device)
+            if task.label_column:
+                emb = stages.binary_column(emb, data, task.label_column, emb + "_binary")
+            found = stages.probes(emb, os.path.join(args.out, "probes", task_key, method.name, arm), args.n, args.seeds)
+            for protocol, settings in found.items():
+                table.add_result(results, task_key, method.name, arm, protocol, settings)
+            log(f"  {task_key}/{method.name}/{arm}: embedded and probed ({time.time() - start:.0f} s)")
+        if args.finetune:
+            start = time.time()
+            fs = stages.few_shot(
+                method,
+                task_key,
+                data,
+                ckpt,
+                os.path.join(args.out, "finetune", task_key, method.name),
+                args.finetune_n,
+                args.seeds,
+                args.finetune_updates,
+            )
+            if fs is None:
+                log(f"  {task_key}/{method.name}: few-shot not available for this task and model")
+                continue
+            for arm, settings in table.fewshot_arms(fs).items():
+                table.add_result(results, task_key, method.name, arm, "finetune", settings)
+            log(f"  {task_key}/{method.name}: few-shot n={args.finetune_n} ({time.time() - start:.0f} s)")
+
+
+def stage_references(args, methods, pretrained: dict, results: dict) -> None:
+    log(f"stage 8/9 references: {', '.join(args.references) or 'none'}")
+    for task_key in args.tasks if "features" in args.references else []:
+        task = TASKS[task_key]
+        source_dir = os.path.join(args.out, "data", "one_lead", task.source)
+        if not os.path.exists(os.path.join(source_dir, "features", "train.npz")):
+            log(f"  features/{task_key}: no {source_dir}/features; skipped")
+            continue
+        data = stages.task_data(task_key, os.path.dirname(source_dir), args.out)
+        emb = stages.features_embeddings(data, source_dir, os.path.join(args.out, "embed", task_key, "features"))
+        if task.label_column:
+            emb = stages.binary_column(emb, data, task.label_column, emb + "_binary")
+        found = stages.probes(emb, os.path.join(args.out, "probes", task_key, "features"), args.n, args.seeds)
+        table.add_result(results, task_key, "features (neurokit2, PCA)", "reference", "linear", found["linear"])
+        log(f"  features/{task_key}: linear probe on the physiological features")
+    trained = [m for m in methods if m.name in pretrained]
+    for task_key in args.tasks if "supervised" in args.references and trained else []:
+        # the few-shot protocol with every training window: its scratch arm is the supervised ceiling,
+        # its pretrained arm the full fine-tuning of the first method
+        method = trained[0]
+        data = stages.task_data(task_key, os.path.join(args.out, "data", method.contract), args.out)
+        n_train = len(read_manifest(os.path.join(data, "train.tsv"))[1])
+        start = time.time()
+        fs = stages.few_shot(
+            method,
+            task_key,
+            data,
+            pretrained[method.name]["checkpoint"],
+            os.path.join(args.out, "finetune", task_key, method.name + "_all"),
+            n_train,
+            args.seeds,
+            args.finetune_updates,
+            balanced=False,
+        )
+        if fs is None:
+            log(f"  supervised/{task_key}: not available for this task and model")
+            continue
+        arms = {arm: {"n=all": next(iter(settings.values()))} for arm, settings in table.fewshot_arms(fs).items()}
+        table.add_result(results, task_key, method.name, "pretrained", "finetune", arms["pretrained"])
+        table.add_result(
+            results, task_key, f"supervised ({method.name} architecture)", "reference", "finetune", arms["random"]
+        )
+        log(f"  supervised/{task_key}: {n_train} labelled windows ({time.time() - start:.0f} s)")
+
+
+def stage_report(args, methods, data_report, pool_report, pretrained, results) -> None:
+    log("stage 9/9 report: results.json, results.md, plots")
+    notes = {m.name: CONTRACTS[m.contract].describe for m in methods if CONTRACTS[m.contract].twelve_lead_only}
+    titles = {k: f"Task {k}: {t.describe}" for k, t in TASKS.items()}
+    markdown = table.render_tables(results, METRICS, titles, notes)
+    pngs = []
+    for task_key, task_results in results.items():
+        for protocol in ("linear", "knn", "finetune"):
+            curves = table.label_curves(task_results, protocol)
+            if curves:
+                path = os.path.join(args.out, f"curves_{task_key}_{protocol}.png")
+                pngs.append(plots.plot_label_curves(curves, path, METRICS[0], f"{titles[task_key]} ({protocol})"))
+    pngs.append(
+        plots.plot_loss_curves(
+            {k: r["loss_curve"] for k, r in pretrained.items()}, os.path.join(args.out, "pretraining_loss.png")
+        )
+    )
+    header = [
+        f"- budget: {args.budget_minutes:g} minutes of training time per method on this machine "
+        f"({'GPU, paper-size configs' if args.gpu else 'CPU configs'}); updates reached: "
+        + ", ".join(f"{k} {r['reached_updates']}" for k, r in pretrained.items()),
+        "- pool windows (train): " + ", ".join(f"{c} {r['windows']['train']}" for c, r in pool_report.items()),
+        "- input contracts: "
+        + "; ".join(f"{m.name} {m.contract}" for m in methods if m.name in pretrained)
+        + " ("
+        + "; ".join(f"{c}: {CONTRACTS[c].describe}" for c in sorted({m.contract for m in methods}))
+        + ")",
+        *(
+            f"- source not in the pool: {k} ({r['error'][:120]})"
+            for k, r in data_report.items()
+            if r["status"] == "failed"
+        ),
+        f"- seeds: {' '.join(map(str, args.seeds))}; probes at n = {' '.join(map(str, args.n))} per class "
+        "(balanced) and all labels (one seed: deterministic); "
+        + (
+            f"fine-tuning at n = {args.finetune_n} per class, {args.finetune_updates} updates, random-init arm "
+            "trained from scratch on the same windows"
+            if args.finetune
+            else "no fine-tuning"
+        ),
+        *(f"- {m}: not run ({why})" for m, why in UNSUPPORTED.items() if m in args.methods),
+    ]
+    with open(os.path.join(args.out, "results.md"), "w", encoding="utf-8") as fh:
+        fh.write("\n".join(header) + "\n\n" + markdown)
+    meta = {
+        "command": " ".join([sys.executable, *sys.argv]),
+        "args": vars(args),
+        "data": data_report,
+        "pool": pool_report,
+        "pretraining": {k: {f: v for f, v in r.items() if f != "loss_curve"} for k, r in pretrained.items()},
+        "budget": {"minutes": args.budget_minutes, "kind": "wall-clock training minutes on this machine"},
+        "plots": pngs,
+    }
+    with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as fh:
+        json.dump(
+            {"meta": meta, "results": results, "loss_curves": {k: r["loss_curve"] for k, r in pretrained.items()}},
+            fh,
+            indent=2,
+        )
+    print("\n".join(header) + "\n\n" + markdown)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    skipped = [m for m in args.methods if m in UNSUPPORTED]
+    for m in skipped:
+        log(f"{m}: not run ({UNSUPPORTED[m]})")
+    methods = [METHODS[m] for m in args.methods if m not in UNSUPPORTED]
+    start = time.time()
+    data_report = stage_data(args, methods)
+    pool_report = stage_pool(args, methods)
+    pretrained = stage_pretrain(args, methods)
+    results: dict = {}
+    stage_evaluate(args, methods, pretrained, results)
+    stage_references(args, methods, pretrained, results)
+    stage_report(args, methods, data_report, pool_report, pretrained, results)
+    log(f"done in {time.time() - start:.0f} s: {args.out}/results.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

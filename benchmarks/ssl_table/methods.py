@@ -1,0 +1,176 @@
+"""What the SSL table runs: input contracts, data sources, pretraining methods and tasks.
+
+Pure data, no framework import. An *input contract* is a set of preprocessing options
+(leads, rate, window, normalisation) shared by every dataset a method sees, in pretraining
+and in evaluation. A contract marked ``twelve_lead_only`` pretrains on the 12-lead sources
+only (LUDB, PhysioNet 2021, PTB-XL, Challenge 2020); MIT-BIH is then evaluated zero-filled to
+12 leads but never reaches pretraining.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+
+@dataclass(frozen=True)
+class Contract:
+    """Preprocessing options of one input contract (on top of ``preset``)."""
+
+    name: str
+    preset: str
+    options: Mapping[str, object] = field(default_factory=dict)
+    twelve_lead_only: bool = False
+    signal_overrides: Tuple[str, ...] = ()
+    describe: str = ""
+    window_samples: int = 0
+
+
+CONTRACTS: Dict[str, Contract] = {
+    c.name: c
+    for c in (
+        # The mitbih_fewshot preset's signal options, applied to every source.
+        Contract(
+            "one_lead",
+            "fairseq_signals",
+            {"leads": ("II",), "sample_rate": 360, "window_seconds": 10.0},
+            signal_overrides=("task.leads_to_load='[0]'", "task.sample_rate=360"),
+            describe="lead II, 360 Hz, 10 s, per-lead z-score; all sources",
+            window_samples=3600,
+        ),
+        # 12-lead windows are compressed: MIT-BIH, evaluated in them, has 10 zero-filled leads.
+        Contract(
+            "twelve_lead",
+            "fairseq_signals",
+            {"compress": True},
+            twelve_lead_only=True,
+            signal_overrides=("task.sample_rate=500",),
+            describe="12 leads, 500 Hz, 5 s, per-lead z-score; 12-lead sources only",
+            window_samples=2500,
+        ),
+        Contract(
+            "st_mem",
+            "st_mem",
+            {"compress": True},
+            twelve_lead_only=True,
+            describe="ST-MEM preset: 12 leads, 250 Hz, 0.67-40 Hz, 10 s, per-window z-score; 12-lead sources only",
+            window_samples=2500,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One preprocessed dataset: where it is under the data root and how it is labelled and split."""
+
+    key: str
+    path: str
+    format: str
+    split: str = "random"
+    label_scheme: str = "none"
+    twelve_lead: bool = False
+    in_pool: bool = True
+
+
+_POOL_ONLY = {"split_fractions": (1.0, 0.0, 0.0)}
+SOURCES: Dict[str, Source] = {
+    s.key: s
+    for s in (
+        Source("mitdb_binary", "mitdb", "mitdb", "mitbih_ds1ds2", "binary"),
+        Source("mitdb_aami", "mitdb", "mitdb", "mitbih_ds1ds2", "aami", in_pool=False),  # same windows as binary
+        Source("ludb", "ludb", "ludb", "random", "multilabel", twelve_lead=True),
+        Source("physionet2021", "physionet2021", "physionet2021", "random", "multilabel", twelve_lead=True),
+        Source("pool_qtdb", "pool/qtdb", "wfdb"),
+        Source("pool_cpsc2021", "pool/cpsc2021", "wfdb"),
+        Source("pool_svdb", "pool/svdb", "wfdb"),
+        Source("pool_ptbxl", "pool/ptbxl", "wfdb", twelve_lead=True),
+        Source("pool_challenge2020", "pool/challenge2020", "wfdb", twelve_lead=True),
+    )
+}
+"""The random splits use seed 0 and the preprocessing defaults (80/10/10 by patient); the
+``pool_*`` folders are unlabeled and go to train whole."""
+
+
+def source_options(source: Source) -> Dict[str, object]:
+    """Split and label options of a source for :class:`PreprocessConfig`."""
+    options: Dict[str, object] = {"format": source.format, "split": source.split, "label_scheme": source.label_scheme}
+    if source.key.startswith("pool_"):
+        options.update(_POOL_ONLY)
+    return options
+
+
+def pool_sources(contract: Contract) -> List[str]:
+    """Keys of the sources whose non-test windows make the contract's pretraining pool."""
+    return [s.key for s in SOURCES.values() if s.in_pool and (s.twelve_lead or not contract.twelve_lead_only)]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A pretraining method: config names (CPU and ``--gpu``), contract, extra inputs."""
+
+    name: str
+    config: str
+    gpu_config: str
+    contract: str
+    needs: Tuple[str, ...] = ()
+    length_key: Optional[str] = None  # model field fixed to the contract's window length (samples)
+
+
+CLOCS_LENGTH = "model.encoder_args.input_length"
+METHODS: Dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("contrastive_cnn", "contrastive_cnn_tiny", "contrastive_cnn", "one_lead"),
+        Method(
+            "contrastive_cnn_transformer", "contrastive_cnn_transformer_tiny", "contrastive_cnn_transformer", "one_lead"
+        ),
+        Method("clocs_cmsc", "clocs_cmsc_tiny", "clocs_cmsc", "one_lead", needs=("cmsc",), length_key=CLOCS_LENGTH),
+        Method("clocs_cmlc", "clocs_cmlc_tiny", "clocs_cmlc", "twelve_lead", length_key=CLOCS_LENGTH),
+        Method(
+            "clocs_cmsmlc", "clocs_cmsmlc_tiny", "clocs_cmsmlc", "twelve_lead", needs=("cmsc",), length_key=CLOCS_LENGTH
+        ),
+        Method("ecg_mae", "ecg_mae_small", "ecg_mae", "one_lead"),
+        Method("st_mem", "st_mem_vit_s_tiny", "st_mem_vit_s", "st_mem"),
+        Method("physioclr", "physioclr_tiny", "physioclr", "one_lead", needs=("features",)),
+        Method("wav2vec2", "wav2vec2_tiny", "wav2vec2", "one_lead"),
+    )
+}
+QUICK_METHODS = ("contrastive_cnn", "ecg_mae")
+UNSUPPORTED: Dict[str, str] = {
+    "physioclr": "needs one feature store over the pooled sources (features/<split>.npz per source is not merged "
+    "yet); pretrain it with benchmarks/mitbih_fewshot.py --method physioclr meanwhile",
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """A downstream task: its source, which windows it keeps and how labels are read."""
+
+    key: str
+    source: str
+    describe: str
+    keep_classes: Optional[Sequence[int]] = None  # class indices kept (AAMI N, S, V)
+    label_column: Optional[str] = None  # multilabel column made binary (LUDB)
+    finetune_config: Optional[str] = None  # instead of the checkpoint's default (tiny) config
+
+
+TASKS: Dict[str, Task] = {
+    t.key: t
+    for t in (
+        Task("a", "mitdb_binary", "MIT-BIH DS1/DS2, normal vs arrhythmia windows"),
+        Task(
+            "b",
+            "mitdb_aami",
+            "MIT-BIH DS1/DS2, AAMI N/S/V windows (F, Q dropped)",
+            keep_classes=(0, 1, 2),
+            finetune_config="ecg_ssl_classifier_multiclass",
+        ),
+        Task("c", "ludb", "LUDB, sinus rhythm vs other (patient split 80/10/10, seed 0)", label_column="Sinus rhythm"),
+    )
+}
+
+
+def task_sources(tasks: Sequence[str]) -> List[str]:
+    """Source keys the chosen tasks are evaluated on."""
+    return sorted({TASKS[t].source for t in tasks})

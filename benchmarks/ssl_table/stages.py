@@ -1,0 +1,421 @@
+"""The stages of the SSL table that run preprocessing and fairseq-signals.
+
+Each stage writes its outputs under the work directory and is skipped when they exist, so an
+interrupted table resumes where it stopped. Pretraining, embedding and fine-tuning go through
+the package's console scripts and evaluation protocols (``physioclr-hydra-train``,
+``python -m physioclr_ext.evaluation embed / few-shot``); the probes call the same protocol
+functions as ``linear-probe`` and ``knn`` in this process.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ssl_table.methods import CONTRACTS, SOURCES, TASKS, Contract, Method, source_options
+from ssl_table.plots import parse_train_log, seconds_per_update
+from ssl_table.pool import read_manifest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIGS = os.path.join(REPO, "configs")
+"""The repository's Hydra configs (``finetune_runs.REPO_CONFIGS`` resolves to ``physioclr_ext/configs``
+since the runners moved into ``physioclr_ext/runners``, a folder that does not exist)."""
+CALIBRATION_UPDATES = 30
+
+
+def log(message: str) -> None:
+    print(f"[ssl_table {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _read_json(path: str) -> Optional[dict]:
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    return None
+
+
+def _write_json(path: str, value: dict) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(value, fh, indent=2)
+
+
+# ---------------------------------------------------------------- preprocessing
+
+
+def preprocess_source(
+    data_root: str, contract: Contract, key: str, out: str, workers: int, features: bool = False
+) -> dict:
+    """Preprocess one source with the contract's options into ``out`` (skipped when done)."""
+    done = _read_json(os.path.join(out, "preprocess.json"))
+    if done is not None and (not features or os.path.exists(os.path.join(out, "features", "train.npz"))):
+        return {"status": "reused", "windows": done.get("splits")}
+    failed = _read_json(os.path.join(out, "failed.json"))
+    if failed is not None:  # e.g. WFDB headers without lead names: no lead of the contract can be found
+        return failed
+    from physioclr_ext.preprocess import PreprocessConfig, run
+    from physioclr_ext.preprocess.pipeline import PreprocessError
+
+    source = SOURCES[key]
+    options = {**contract.options, **source_options(source)}
+    config = PreprocessConfig.from_preset(
+        contract.preset,
+        input=os.path.join(data_root, source.path),
+        output=out,
+        workers=workers,
+        progress=False,
+        **options,
+    )
+    try:
+        summary = run(config)
+    except PreprocessError as err:
+        failed = {"status": "failed", "error": str(err)[:500]}
+        _write_json(os.path.join(out, "failed.json"), failed)
+        return failed
+    if features and not _share_features(out, source):
+        subprocess.run([sys.executable, "-m", "physioclr_ext.features", out, "--pca", "auto"], check=True)
+    return {"status": "done", "windows": summary.get("splits")}
+
+
+def _window_list(source_dir: str) -> list:
+    with open(os.path.join(source_dir, "windows.csv"), newline="", encoding="utf-8") as fh:
+        return [(r["path"], r["split"], r["start"]) for r in csv.DictReader(fh)]
+
+
+def _share_features(out: str, source) -> bool:
+    """Copy ``features/`` from a sibling folder of the same recordings with the same windows and
+    splits (MIT-BIH with binary and with AAMI labels): features do not depend on labels, and the
+    feature cache cannot be shared (its keys include the label options). True when copied."""
+    import shutil
+
+    for other in SOURCES.values():
+        done = os.path.join(os.path.dirname(out), other.key)
+        if (
+            other.key == source.key
+            or other.path != source.path
+            or not os.path.exists(os.path.join(done, "features", "train.npz"))
+        ):
+            continue
+        if _window_list(done) == _window_list(out):
+            shutil.copytree(
+                os.path.join(done, "features"),
+                os.path.join(out, "features"),
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("cache"),
+            )
+            return True
+    return False
+
+
+# ---------------------------------------------------------------- pretraining
+
+
+def _pretrain_overrides(method: Method, contract: Contract, config_dir: str, config: str) -> List[str]:
+    import mitbih_fewshot  # the one-lead model overrides of the MIT-BIH benchmarks
+
+    model = list(mitbih_fewshot.model_overrides(config_dir, config)) if contract.name == "one_lead" else []
+    if method.length_key:  # CLOCS' CNN is built for one window length
+        model.append(f"{method.length_key}={contract.window_samples}")
+    return (
+        list(contract.signal_overrides) + model + ["optimization.max_epoch=0", "checkpoint.no_epoch_checkpoints=true"]
+    )
+
+
+def pretrain_method(
+    method: Method, config: str, pool_dir: str, out: str, budget_minutes: float, gpu: bool = False
+) -> dict:
+    """Pretrain ``method`` on the pool for ``budget_minutes`` of training time.
+
+    A calibration run of :data:`CALIBRATION_UPDATES` updates measures seconds per update; the
+    real run gets ``max_update`` = budget / that (so warm-up and cosine schedules end on time) and
+    ``optimization.stop_time_hours`` = budget (fairseq-signals' cumulative training time, which
+    excludes start-up and data loading before the first update) as the hard stop.
+    """
+    from physioclr_ext.runners.finetune_runs import TrainSpec, pretrain
+
+    pool_windows = len(read_manifest(os.path.join(pool_dir, "train.tsv"))[1])
+    record = _read_json(os.path.join(out, "pretrain.json"))
+    if record is not None and os.path.exists(record["checkpoint"]):
+        if record.get("pool_windows") != pool_windows:
+            log(
+                f"  WARNING {method.name}: pretrained on a pool of {record.get('pool_windows')} windows, the pool now "
+                f"has {pool_windows}; delete {out} to pretrain again"
+            )
+        return record
+    contract = CONTRACTS[method.contract]
+    config_dir = os.path.join(CONFIGS, "pretraining")
+    base = _pretrain_overrides(method, contract, config_dir, config)
+    if gpu:
+        base.append("distributed_training.distributed_world_size=1")
+    calib_dir = os.path.join(out, "calibrate")
+    calib = _read_json(os.path.join(calib_dir, "calibration.json"))
+    if calib is None:
+        spec = TrainSpec(
+            config_dir, config, base + [f"optimization.max_update={CALIBRATION_UPDATES}", "common.log_interval=5"]
+        )
+        start = time.time()
+        pretrain(spec, pool_dir, calib_dir, seed=1)
+        with open(os.path.join(calib_dir, "pretrain.log"), encoding="utf-8") as fh:
+            spu = seconds_per_update(parse_train_log(fh.read()))
+        calib = {"updates": CALIBRATION_UPDATES, "seconds_per_update": spu, "wall_seconds": time.time() - start}
+        _write_json(os.path.join(calib_dir, "calibration.json"), calib)
+        for name in os.listdir(calib_dir):
+            if name.endswith(".pt"):
+                os.remove(os.path.join(calib_dir, name))
+    max_update = max(1, int(budget_minutes * 60 / calib["seconds_per_update"]))
+    spec = TrainSpec(
+        config_dir,
+        config,
+        base
+        + [
+            f"optimization.max_update={max_update}",
+            f"optimization.stop_time_hours={budget_minutes / 60:.6f}",
+            f"common.log_interval={max(1, max_update // 100)}",
+        ],
+    )
+    start = time.time()
+    ckpt = pretrain(spec, pool_dir, out, seed=1)
+    with open(os.path.join(out, "pretrain.log"), encoding="utf-8") as fh:
+        curve = parse_train_log(fh.read())
+    record = {
+        "method": method.name,
+        "config": config,
+        "contract": contract.name,
+        "checkpoint": ckpt,
+        "pool_windows": pool_windows,
+        "budget_minutes": budget_minutes,
+        "planned_updates": max_update,
+        "reached_updates": int(curve[-1]["num_updates"]) if curve else None,
+        "wall_seconds": time.time() - start,
+        "calibration": calib,
+        "overrides": spec.overrides,
+        "loss_curve": curve,
+    }
+    _write_json(os.path.join(out, "pretrain.json"), record)
+    return record
+
+
+def random_init_checkpoint(checkpoint: str, out: str, seed: int = 0) -> str:
+    """The pretrained checkpoint's model rebuilt from its own config with fresh weights.
+
+    fairseq-signals treats ``max_update=0`` as "no limit", so a 0-update training run cannot
+    give the random-init baseline; instead the model is built by the checkpoint's task (as
+    ``load_model_and_task`` does, without loading the state) under ``torch.manual_seed(seed)``
+    and its state dict replaces the trained one (optimizer state dropped).
+    """
+    if os.path.exists(out):
+        return out
+    import torch
+    from fairseq_signals import tasks
+    from fairseq_signals.utils import checkpoint_utils
+
+    import physioclr_ext
+
+    physioclr_ext.register()
+    state = checkpoint_utils.load_checkpoint_to_cpu(checkpoint)
+    cfg = state["cfg"]
+    task = tasks.setup_task(cfg.task, from_checkpoint=True)
+    torch.manual_seed(seed)
+    model = task.build_model(cfg.model)
+    state["model"] = model.state_dict()
+    state["last_optimizer_state"] = None
+    state.setdefault("extra_state", {})["random_init_seed"] = seed
+    torch.save(state, out + ".tmp")
+    os.replace(out + ".tmp", out)
+    return out
+
+
+# ---------------------------------------------------------------- task data and embeddings
+
+
+def task_data(task_key: str, contract_dir: str, work: str) -> str:
+    """The data directory a task is embedded and fine-tuned on (filtered manifests for ``b``)."""
+    from physioclr_ext.runners.finetune_runs import write_data_dir
+
+    task = TASKS[task_key]
+    source_dir = os.path.join(contract_dir, task.source)
+    if task.keep_classes is None:
+        return source_dir
+    dest = os.path.join(work, "tasks", os.path.basename(contract_dir), task_key)
+    if os.path.exists(os.path.join(dest, "test.tsv")):
+        return dest
+    with open(os.path.join(source_dir, "windows.csv"), newline="", encoding="utf-8") as fh:
+        aami = {row["path"]: row["aami"] for row in csv.DictReader(fh)}
+    names = ("N", "S", "V", "F", "Q")
+    keep = {names[k] for k in task.keep_classes}
+    subsets, sizes = {}, {}
+    for split in ("train", "valid", "test"):
+        root, rows = read_manifest(os.path.join(source_dir, f"{split}.tsv"))
+        subsets[split] = [rel for rel, _ in rows if aami.get(rel) in keep]
+        sizes.update({rel: int(size) for rel, size in rows})
+    return write_data_dir(dest, root, subsets, sizes)
+
+
+def embed(checkpoint: str, data: str, out: str, device: str) -> str:
+    """``python -m physioclr_ext.evaluation embed`` (skipped when ``embed.json`` exists)."""
+    if not os.path.exists(os.path.join(out, "embed.json")):
+        cmd = [
+            sys.executable,
+            "-m",
+            "physioclr_ext.evaluation",
+            "embed",
+            "--checkpoint",
+            checkpoint,
+            "--data",
+            data,
+            "--out",
+            out,
+            "--device",
+            device,
+        ]
+        os.makedirs(os.path.dirname(out.rstrip("/")), exist_ok=True)
+        with open(out.rstrip("/") + ".log", "w", encoding="utf-8") as log_fh:
+            subprocess.run(cmd, check=True, stdout=log_fh, stderr=subprocess.STDOUT)
+    return out
+
+
+def binary_column(embeddings: str, data: str, column: str, out: str) -> str:
+    """Embeddings whose labels are one column (by name in ``label_def.csv``) of multi-hot labels."""
+    from physioclr_ext.evaluation.embeddings import Embeddings, read_metadata, write_metadata
+    from physioclr_ext.evaluation.predictions import read_label_names
+
+    if os.path.exists(os.path.join(out, "embed.json")):
+        return out
+    for subset in ("train", "valid", "test"):
+        emb = Embeddings.load(embeddings, subset)
+        names = read_label_names(os.path.join(data, "label_def.csv"), emb.labels.shape[1])
+        col = names.index(column)
+        emb.labels = emb.labels[:, col : col + 1]
+        emb.save(out, subset)
+    write_metadata(out, {**read_metadata(embeddings), "label_column": column})
+    return out
+
+
+# ---------------------------------------------------------------- probes and fine-tuning
+
+
+def probes(embeddings: str, out: str, ns: Sequence[int], seeds: Sequence[int]) -> Dict[str, dict]:
+    """Linear probe and k-NN at ``n`` labels per class (balanced) and with all labels.
+
+    With all labels the probes are deterministic, so that setting runs once (seed 0, no CI). A label
+    budget larger than the smallest training class is left out (shown as n/a in the table).
+    """
+    import contextlib
+    import io
+
+    from physioclr_ext.evaluation.embeddings import Embeddings
+    from physioclr_ext.evaluation.protocols import run_knn, run_linear_probe
+
+    labels = Embeddings.load(embeddings, "train").labels[:, 0].astype(int)
+    smallest = int(np.bincount(labels)[np.unique(labels)].min())
+    ns = [n for n in ns if n <= smallest]  # e.g. LUDB: 46 training windows that are not sinus rhythm
+    settings = [(f"all_seed{seeds[0]}", {"n_train": None, "seeds": [seeds[0]]})]
+    if ns:
+        few = "n" + "-".join(map(str, ns)) + "_seeds" + "-".join(map(str, seeds))  # new settings, new folder
+        settings.insert(0, (few, {"n_train": list(ns), "balanced": True, "seeds": list(seeds)}))
+    found: Dict[str, dict] = {}
+    for name, fn in (("linear", run_linear_probe), ("knn", run_knn)):
+        found[name] = {}
+        for tag, kwargs in settings:
+            path = os.path.join(out, name, tag)
+            result = _read_json(os.path.join(path, "results.json"))
+            if result is None:
+                with contextlib.redirect_stdout(io.StringIO()):  # the protocol prints its table
+                    fn(embeddings=embeddings, out=path, **kwargs)
+                result = _read_json(os.path.join(path, "results.json"))
+            found[name].update(result["results"])
+    return found
+
+
+def few_shot(
+    method: Method,
+    task_key: str,
+    data: str,
+    checkpoint: str,
+    out: str,
+    n: int,
+    seeds: Sequence[int],
+    updates: int,
+    balanced: bool = True,
+) -> Optional[dict]:
+    """``python -m physioclr_ext.evaluation few-shot`` at ``n`` labels per class (``n`` in all
+    without ``balanced``), pretrained and from scratch (the random-init arm); ``None`` where the
+    task's labels need a fine-tuning model the method's checkpoint does not have."""
+    from physioclr_ext.runners.checkpoints import checkpoint_finetune_config
+
+    done = _read_json(os.path.join(out, "results.json"))
+    if done is not None and done["meta"].get("seeds") == list(seeds) and done["meta"].get("n") == [n]:
+        return done["results"]  # other seeds or n: the protocol runs again and reuses its finished runs
+    task = TASKS[task_key]
+    config = checkpoint_finetune_config(checkpoint, tiny=True)
+    if task.label_column is not None:
+        return None  # LUDB labels are multi-hot in the .mat files; a one-column view is not wired yet
+    if task.finetune_config:
+        if not config.startswith("ecg_ssl_classifier"):
+            return None
+        config = task.finetune_config + "_tiny"
+    import mitbih_fewshot
+
+    contract = CONTRACTS[method.contract]
+    config_dir = os.path.join(CONFIGS, "finetuning")
+    overrides = list(contract.signal_overrides) + [f"optimization.max_update={updates}"]
+    if contract.name == "one_lead":
+        overrides += mitbih_fewshot.model_overrides(config_dir, config)
+    cmd = [
+        sys.executable,
+        "-m",
+        "physioclr_ext.evaluation",
+        "few-shot",
+        "--data",
+        data,
+        "--checkpoint",
+        checkpoint,
+        "--out",
+        out,
+        "--n",
+        str(n),
+        *(["--balanced"] if balanced else []),
+        "--finetune-config",
+        config,
+        "--config-dir",
+        config_dir,
+        "--seeds",
+        *map(str, seeds),
+    ]
+    for item in overrides:
+        cmd += ["--override", item]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "few_shot.log"), "w", encoding="utf-8") as log_fh:
+        subprocess.run(cmd, check=True, stdout=log_fh, stderr=subprocess.STDOUT)
+    return _read_json(os.path.join(out, "results.json"))["results"]
+
+
+def features_embeddings(data: str, source_dir: str, out: str) -> str:
+    """The physiological-feature reference: each window's z-scored, PCA-reduced neurokit2 vector
+    (``source_dir/features/<split>.npz`` ``vectors``, the PhysioCLR preprocessing) stored as
+    embeddings of the windows of ``data``'s manifests, with their labels."""
+    from physioclr_ext.evaluation.embeddings import Embeddings, write_metadata
+    from physioclr_ext.evaluation.predictions import Manifest, load_window_metadata
+    from physioclr_ext.features.store import load_split
+
+    if os.path.exists(os.path.join(out, "embed.json")):
+        return out
+    for subset in ("train", "valid", "test"):
+        manifest = Manifest.read(os.path.join(data, f"{subset}.tsv"))
+        table = load_split(source_dir, subset)
+        x = np.stack([table.vectors[table.row(p)] for p in manifest.paths]).astype(np.float32)
+        labels, idx, patients = load_window_metadata(manifest)
+        Embeddings(x, labels.astype(np.float32), np.asarray(idx), np.asarray(patients), list(manifest.paths)).save(
+            out, subset
+        )
+    write_metadata(
+        out, {"checkpoint": None, "checkpoint_sha256": None, "data": data, "model": "neurokit2 features (z-score, PCA)"}
+    )
+    return out
