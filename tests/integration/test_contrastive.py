@@ -136,6 +136,7 @@ def test_finetune_ecg_ssl_classifier_then_predict(demo_dir, tmp_path):
     assert metrics["n_windows"] > 0 and metrics["metrics"]["auroc"] is not None
 
 
+@pytest.mark.slow  # 17 s
 def test_linear_probe_mode_freezes_the_encoder(demo_dir, tmp_path):
     import torch
 
@@ -164,6 +165,7 @@ def test_linear_probe_mode_freezes_the_encoder(demo_dir, tmp_path):
         assert torch.equal(after["encoder." + key], value), key
 
 
+@pytest.mark.slow  # 70 s; the binary fine-tuning tests cover the classifier in the default run
 @pytest.mark.parametrize("labels", ["multiclass", "multilabel"])
 def test_ecg_ssl_classifier_multiclass_and_multilabel(labels, demo_dir, tmp_path):
     """AAMI classes (cross_entropy, class indices) on MIT-BIH; LUDB rhythms (multi-hot, BCE)."""

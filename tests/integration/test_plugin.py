@@ -129,7 +129,10 @@ def small_data(tmp_path_factory):
     return out / "mitdb"
 
 
-@pytest.mark.parametrize("form", ["common.user_dir", "+common.user_dir"])
+@pytest.mark.parametrize(
+    "form",
+    ["common.user_dir", pytest.param("+common.user_dir", marks=pytest.mark.slow)],  # same path, 19 s
+)
 def test_user_dir_override_trains_wav2vec2_on_cpu_and_finetunes(tmp_path, small_data, form):
     ckpt = _tiny_pretrain(tmp_path, small_data, f"{form}={PKG}")
     assert ckpt.exists()

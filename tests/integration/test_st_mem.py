@@ -181,6 +181,7 @@ def test_embed_averages_the_three_test_crops(ludb_st_mem, tmp_path):
     np.testing.assert_allclose(emb, expected.numpy(), atol=1e-4)
 
 
+@pytest.mark.slow  # 28 s; fine-tuning is covered by the contrastive and masked tests
 def test_finetune_ecg_ssl_classifier_then_predict(ludb_st_mem, tmp_path):
     import torch
 
