@@ -10,7 +10,7 @@ worker's share of the gradient; :func:`~physioclr_ext.criterions._contrastive.fa
 that into the single-process gradient under fairseq-signals' gradient scaling.
 """
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
@@ -19,6 +19,7 @@ from fairseq_signals.dataclass import Dataclass
 
 from physioclr_ext.criterions._contrastive import fairseq_scaled, reduce_contrastive_metrics
 from physioclr_ext.losses.physioclr import PhysioCLRLossConfig, physioclr_loss
+from physioclr_ext.models.core_config import core_config
 
 LOGGED = (
     "loss_contrastive",
@@ -48,7 +49,7 @@ class PhysioCLRCriterion(BaseCriterion):
         super().__init__(task)
         self.cfg = cfg
         self.peak_sigmoid = cfg.peak_sigmoid
-        self.loss_cfg = PhysioCLRLossConfig(**{f.name: getattr(cfg, f.name) for f in fields(PhysioCLRLossConfig)})
+        self.loss_cfg = core_config(PhysioCLRLossConfig, cfg)
         # A data option: without a task (unit tests) the batch decides, through neighbour_valid.
         self.use_neighbour = bool(getattr(getattr(task, "cfg", None), "use_neighbour", True))
 

@@ -8,13 +8,14 @@ The downstream representation (:meth:`extract_embedding`, read by ``ecg_ssl_clas
 Windows whose length is not a multiple of ``patch_size`` lose their last ``T mod patch_size`` samples.
 """
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 import torch
 from fairseq_signals.dataclass import Dataclass
 from fairseq_signals.models import BaseModel, register_model
 
+from physioclr_ext.models.core_config import core_config
 from physioclr_ext.modules.ecg_mae import ECGMAE, ECGMAEConfig
 
 
@@ -27,8 +28,7 @@ class ECGMAEModelConfig(ECGMAEConfig, Dataclass):
 class ECGMAEModel(BaseModel):
     def __init__(self, cfg: ECGMAEModelConfig) -> None:
         super().__init__()
-        # cfg is an omegaconf node at training time; the core module gets a plain dataclass.
-        self.mae = ECGMAE(ECGMAEConfig(**{f.name: getattr(cfg, f.name) for f in fields(ECGMAEConfig)}))
+        self.mae = ECGMAE(core_config(ECGMAEConfig, cfg))
         self.embed_dim = cfg.embed_dim
 
     @classmethod

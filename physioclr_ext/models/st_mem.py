@@ -13,13 +13,14 @@ Composition only; the network is :class:`physioclr_ext.modules.st_mem.STMEM`, th
 ``padding_mask`` is ignored: ST-MEM windows have a fixed length.
 """
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 import torch
 from fairseq_signals.dataclass import Dataclass
 from fairseq_signals.models import BaseModel, register_model
 
+from physioclr_ext.models.core_config import core_config
 from physioclr_ext.modules.st_mem import STMEM, STMEMConfig, random_crop, test_crops
 
 
@@ -32,10 +33,7 @@ class STMEMModelConfig(STMEMConfig, Dataclass):
 class STMEMModel(BaseModel):
     def __init__(self, cfg: STMEMModelConfig) -> None:
         super().__init__()
-        # cfg is an omegaconf node at training time (crop_starts a ListConfig); the core gets plain values.
-        values = {f.name: getattr(cfg, f.name) for f in fields(STMEMConfig)}
-        values["crop_starts"] = [int(s) for s in cfg.crop_starts]
-        self.net = STMEM(STMEMConfig(**values))
+        self.net = STMEM(core_config(STMEMConfig, cfg))
         self.embed_dim = cfg.embed_dim
 
     @classmethod
