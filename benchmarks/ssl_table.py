@@ -70,6 +70,7 @@ from ssl_table.methods import (  # noqa: E402
     task_sources,
 )
 from ssl_table.pool import build_pool, leaked_patients, patients_in_test, read_manifest, write_pool  # noqa: E402
+from ssl_table.pool_features import merge_pool_features  # noqa: E402
 
 log = stages.log
 METRICS = ("balanced_accuracy", "auroc")
@@ -93,14 +94,31 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help="training minutes per method on this machine (default 10; --quick 2)",
     )
+    p.add_argument(
+        "--budget-samples",
+        type=int,
+        default=None,
+        help="windows seen per method instead of minutes (max_update = windows / batch size; independent of the "
+        "machine's load)",
+    )
     p.add_argument("--quick", action="store_true", help="two methods, task a, 3 seeds, no fine-tuning or references")
     p.add_argument("--gpu", action="store_true", help="paper-size configs, embeddings on cuda")
     p.add_argument("--n", type=int, nargs="+", default=[10, 100], help="labels per class for the probes")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 3 4 (--quick: 0 1 2)")
     p.add_argument("--finetune", dest="finetune", action="store_true", default=None)
     p.add_argument("--no-finetune", dest="finetune", action="store_false")
-    p.add_argument("--finetune-n", type=int, default=100)
+    p.add_argument("--finetune-n", type=int, nargs="+", default=[100], help="labels per class for fine-tuning")
+    p.add_argument(
+        "--finetune-methods", nargs="+", default=None, choices=sorted(METHODS), help="default: every method run"
+    )
     p.add_argument("--finetune-updates", type=int, default=100)
+    p.add_argument(
+        "--finetune-override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fine-tuning config override for both arms, e.g. model.freeze_encoder_updates=50 or optimization.lr=[3e-4]",
+    )
     p.add_argument(
         "--references",
         nargs="*",
@@ -112,7 +130,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.methods = args.methods or list(QUICK_METHODS if args.quick else METHODS)
     args.tasks = args.tasks or (["a"] if args.quick else ["a", "b", "c"])
-    args.budget_minutes = args.budget_minutes if args.budget_minutes is not None else (2.0 if args.quick else 10.0)
+    if args.budget_samples is not None and args.budget_minutes is not None:
+        p.error("give --budget-minutes or --budget-samples, not both")
+    if args.budget_samples is None and args.budget_minutes is None:
+        args.budget_minutes = 2.0 if args.quick else 10.0
+    args.budget = stages.Budget(minutes=args.budget_minutes, samples=args.budget_samples)
+    args.finetune_methods = args.finetune_methods or args.methods
+    args.collapse = {}  # filled by the embed stage: {task: {method: {arm: collapse_report}}}
     args.seeds = args.seeds or ([0, 1, 2] if args.quick else [0, 1, 2, 3, 4])
     args.finetune = (not args.quick) if args.finetune is None else args.finetune
     args.references = (
@@ -128,7 +152,9 @@ def stage_data(args, methods) -> dict:
     for contract in sorted({m.contract for m in methods}):
         keys = sorted(set(pool_sources(CONTRACTS[contract])) | set(task_sources(args.tasks)))
         for key in keys:
-            features = "features" in args.references and contract == "one_lead" and key in task_sources(args.tasks)
+            features = (
+                "features" in args.references and contract == "one_lead" and key in task_sources(args.tasks)
+            ) or (key in pool_sources(CONTRACTS[contract]) and _needs_features(methods, contract))
             start = time.time()
             out = os.path.join(args.out, "data", contract, key)
             report[f"{contract}/{key}"] = stages.preprocess_source(
@@ -142,6 +168,11 @@ def stage_data(args, methods) -> dict:
             )
             log(f"  {contract}/{key}: {r['status']} ({time.time() - start:.0f} s){why}")
     return report
+
+
+def _needs_features(methods, contract: str) -> bool:
+    """Whether a method pretrained on ``contract`` reads physiological features (PhysioCLR)."""
+    return any("features" in m.needs and m.contract == contract for m in methods)
 
 
 def stage_pool(args, methods) -> dict:
@@ -164,6 +195,9 @@ def stage_pool(args, methods) -> dict:
             {"contract": CONTRACTS[contract].describe, "test_patients_excluded": {k: len(v) for k, v in tests.items()}},
         )
         report[contract] = {"windows": sizes, "per_source": pool.counts}
+        if _needs_features(methods, contract):  # PhysioCLR: one feature store, one z-score/PCA over the pool
+            report[contract]["features"] = merge_pool_features(contract_dir, os.path.join(args.out, "pool", contract))
+            log(f"  {contract}: pool feature store {report[contract]['features']['splits']}")
         log(
             f"  {contract}: {sizes['train']} windows ({sizes['valid']} of them of validation patients) from "
             f"{sum(1 for c in pool.counts.values() if c['train'] + c['valid'])} sources; no test patient"
@@ -172,7 +206,7 @@ def stage_pool(args, methods) -> dict:
 
 
 def stage_pretrain(args, methods) -> dict:
-    log(f"stage 3/9 pretrain: {len(methods)} methods x {args.budget_minutes:g} training minutes")
+    log(f"stage 3/9 pretrain: {len(methods)} methods, {args.budget.describe()}")
     records = {}
     for method in methods:
         config = method.gpu_config if args.gpu else method.config
@@ -180,7 +214,7 @@ def stage_pretrain(args, methods) -> dict:
         start = time.time()
         try:
             records[method.name] = stages.pretrain_method(
-                method, config, os.path.join(args.out, "pool", method.contract), out, args.budget_minutes, args.gpu
+                method, config, os.path.join(args.out, "pool", method.contract), out, args.budget, args.gpu
             )
         except RuntimeError as err:
             log(f"  {method.name}: FAILED ({str(err).splitlines()[0]}); see {out}")
@@ -191,6 +225,15 @@ def stage_pretrain(args, methods) -> dict:
             f"({time.time() - start:.0f} s here, {r['wall_seconds']:.0f} s when trained)"
         )
     return records
+
+
+def _override_tag(args) -> str:
+    """A folder suffix per set of fine-tuning overrides, so that runs with other settings are never reused."""
+    import hashlib
+
+    if not args.finetune_override:
+        return ""
+    return "_" + hashlib.sha1("\n".join(args.finetune_override).encode()).hexdigest()[:8]
 
 
 def stage_evaluate(args, methods, pretrained: dict, results: dict) -> None:
@@ -218,23 +261,25 @@ def evaluate_method(args, method, ckpt: str, device: str, results: dict) -> None
         for arm, checkpoint in arms.items():
             start = time.time()
             emb = stages.embed(checkpoint, data, os.path.join(args.out, "embed", task_key, method.name, arm), device)
+            args.collapse.setdefault(task_key, {}).setdefault(method.name, {})[arm] = stages.collapse_stats(emb)
             if task.label_column:
                 emb = stages.binary_column(emb, data, task.label_column, emb + "_binary")
             found = stages.probes(emb, os.path.join(args.out, "probes", task_key, method.name, arm), args.n, args.seeds)
             for protocol, settings in found.items():
                 table.add_result(results, task_key, method.name, arm, protocol, settings)
             log(f"  {task_key}/{method.name}/{arm}: embedded and probed ({time.time() - start:.0f} s)")
-        if args.finetune:
+        if args.finetune and method.name in args.finetune_methods:
             start = time.time()
             fs = stages.few_shot(
                 method,
                 task_key,
                 data,
                 ckpt,
-                os.path.join(args.out, "finetune", task_key, method.name),
+                os.path.join(args.out, "finetune" + _override_tag(args), task_key, method.name),
                 args.finetune_n,
                 args.seeds,
                 args.finetune_updates,
+                args.finetune_override,
             )
             if fs is None:
                 log(f"  {task_key}/{method.name}: few-shot not available for this task and model")
@@ -272,10 +317,11 @@ def stage_references(args, methods, pretrained: dict, results: dict) -> None:
             task_key,
             data,
             pretrained[method.name]["checkpoint"],
-            os.path.join(args.out, "finetune", task_key, method.name + "_all"),
-            n_train,
+            os.path.join(args.out, "finetune" + _override_tag(args), task_key, method.name + "_all"),
+            [n_train],
             args.seeds,
             args.finetune_updates,
+            args.finetune_override,
             balanced=False,
         )
         if fs is None:
@@ -294,6 +340,8 @@ def stage_report(args, methods, data_report, pool_report, pretrained, results) -
     notes = {m.name: CONTRACTS[m.contract].describe for m in methods if CONTRACTS[m.contract].twelve_lead_only}
     titles = {k: f"Task {k}: {t.describe}" for k, t in TASKS.items()}
     markdown = table.render_tables(results, METRICS, titles, notes)
+    if args.collapse:
+        markdown += "\n" + table.render_collapse(args.collapse)
     pngs = []
     for task_key, task_results in results.items():
         for protocol in ("linear", "knn", "finetune"):
@@ -307,9 +355,9 @@ def stage_report(args, methods, data_report, pool_report, pretrained, results) -
         )
     )
     header = [
-        f"- budget: {args.budget_minutes:g} minutes of training time per method on this machine "
-        f"({'GPU, paper-size configs' if args.gpu else 'CPU configs'}); updates reached: "
-        + ", ".join(f"{k} {r['reached_updates']}" for k, r in pretrained.items()),
+        f"- budget: {args.budget.describe()} ({'GPU, paper-size configs' if args.gpu else 'CPU configs'}); "
+        "updates reached (batch size): "
+        + ", ".join(f"{k} {r['reached_updates']} ({r.get('batch_size', '?')})" for k, r in pretrained.items()),
         "- pool windows (train): " + ", ".join(f"{c} {r['windows']['train']}" for c, r in pool_report.items()),
         "- input contracts: "
         + "; ".join(f"{m.name} {m.contract}" for m in methods if m.name in pretrained)
@@ -324,8 +372,9 @@ def stage_report(args, methods, data_report, pool_report, pretrained, results) -
         f"- seeds: {' '.join(map(str, args.seeds))}; probes at n = {' '.join(map(str, args.n))} per class "
         "(balanced) and all labels (one seed: deterministic); "
         + (
-            f"fine-tuning at n = {args.finetune_n} per class, {args.finetune_updates} updates, random-init arm "
-            "trained from scratch on the same windows"
+            f"fine-tuning ({', '.join(args.finetune_methods)}) at n = {' '.join(map(str, args.finetune_n))} per "
+            f"class, {args.finetune_updates} updates{', ' + ' '.join(args.finetune_override) if args.finetune_override else ''}, "
+            "random-init arm trained from scratch on the same windows"
             if args.finetune
             else "no fine-tuning"
         ),
@@ -335,16 +384,27 @@ def stage_report(args, methods, data_report, pool_report, pretrained, results) -
         fh.write("\n".join(header) + "\n\n" + markdown)
     meta = {
         "command": " ".join([sys.executable, *sys.argv]),
-        "args": vars(args),
+        "args": {k: v for k, v in vars(args).items() if k not in ("budget", "collapse")},
         "data": data_report,
         "pool": pool_report,
         "pretraining": {k: {f: v for f, v in r.items() if f != "loss_curve"} for k, r in pretrained.items()},
-        "budget": {"minutes": args.budget_minutes, "kind": "wall-clock training minutes on this machine"},
+        "budget": {
+            "minutes": args.budget.minutes,
+            "samples": args.budget.samples,
+            "kind": "windows seen"
+            if args.budget.samples is not None
+            else "wall-clock training minutes on this machine",
+        },
         "plots": pngs,
     }
     with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as fh:
         json.dump(
-            {"meta": meta, "results": results, "loss_curves": {k: r["loss_curve"] for k, r in pretrained.items()}},
+            {
+                "meta": meta,
+                "results": results,
+                "collapse": args.collapse,
+                "loss_curves": {k: r["loss_curve"] for k, r in pretrained.items()},
+            },
             fh,
             indent=2,
         )

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -55,7 +56,9 @@ def preprocess_source(
 ) -> dict:
     """Preprocess one source with the contract's options into ``out`` (skipped when done)."""
     done = _read_json(os.path.join(out, "preprocess.json"))
-    if done is not None and (not features or os.path.exists(os.path.join(out, "features", "train.npz"))):
+    if done is not None:  # preprocessed already; extract the features if they are now needed
+        if features and not os.path.exists(os.path.join(out, "features", "train.npz")):
+            _extract_features(out, SOURCES[key])
         return {"status": "reused", "windows": done.get("splits")}
     failed = _read_json(os.path.join(out, "failed.json"))
     if failed is not None:  # e.g. WFDB headers without lead names: no lead of the contract can be found
@@ -74,14 +77,25 @@ def preprocess_source(
         **options,
     )
     try:
-        summary = run(config)
+        if config.hybrid_channels:  # the entry point chains the hybrid stage after preprocessing
+            from physioclr_ext.features.pipeline import preprocess_and_extract
+
+            summary = preprocess_and_extract(config)
+        else:
+            summary = run(config)
     except PreprocessError as err:
         failed = {"status": "failed", "error": str(err)[:500]}
         _write_json(os.path.join(out, "failed.json"), failed)
         return failed
-    if features and not _share_features(out, source):
-        subprocess.run([sys.executable, "-m", "physioclr_ext.features", out, "--pca", "auto"], check=True)
+    if features:
+        _extract_features(out, source)
     return {"status": "done", "windows": summary.get("splits")}
+
+
+def _extract_features(out: str, source) -> None:
+    """``python -m physioclr_ext.features`` on a preprocessed source (or a copy from a sibling folder)."""
+    if not _share_features(out, source):
+        subprocess.run([sys.executable, "-m", "physioclr_ext.features", out, "--pca", "auto"], check=True)
 
 
 def _window_list(source_dir: str) -> list:
@@ -128,15 +142,61 @@ def _pretrain_overrides(method: Method, contract: Contract, config_dir: str, con
     )
 
 
-def pretrain_method(
-    method: Method, config: str, pool_dir: str, out: str, budget_minutes: float, gpu: bool = False
-) -> dict:
-    """Pretrain ``method`` on the pool for ``budget_minutes`` of training time.
+@dataclass(frozen=True)
+class Budget:
+    """A pretraining budget: wall-clock training minutes on this machine, or windows seen."""
 
-    A calibration run of :data:`CALIBRATION_UPDATES` updates measures seconds per update; the
-    real run gets ``max_update`` = budget / that (so warm-up and cosine schedules end on time) and
-    ``optimization.stop_time_hours`` = budget (fairseq-signals' cumulative training time, which
-    excludes start-up and data loading before the first update) as the hard stop.
+    minutes: Optional[float] = None
+    samples: Optional[int] = None
+
+    def describe(self) -> str:
+        if self.samples is not None:
+            return f"{self.samples} windows seen per method"
+        return f"{self.minutes:g} minutes of training time per method on this machine"
+
+
+def batch_size(config_path: str, overrides: Sequence[str]) -> int:
+    """``dataset.batch_size`` of a config after ``overrides`` (the last override wins)."""
+    import yaml
+
+    with open(config_path, encoding="utf-8") as fh:
+        size = int(yaml.safe_load(fh)["dataset"]["batch_size"])
+    for item in overrides:
+        if item.startswith("dataset.batch_size="):
+            size = int(item.split("=", 1)[1])
+    return size
+
+
+def _calibrate(config_dir: str, config: str, base: List[str], pool_dir: str, out: str) -> dict:
+    """Seconds per update from a :data:`CALIBRATION_UPDATES`-update run (its checkpoints removed)."""
+    from physioclr_ext.runners.finetune_runs import TrainSpec, pretrain
+
+    calib = _read_json(os.path.join(out, "calibration.json"))
+    if calib is not None:
+        return calib
+    spec = TrainSpec(
+        config_dir, config, base + [f"optimization.max_update={CALIBRATION_UPDATES}", "common.log_interval=5"]
+    )
+    start = time.time()
+    pretrain(spec, pool_dir, out, seed=1)
+    with open(os.path.join(out, "pretrain.log"), encoding="utf-8") as fh:
+        spu = seconds_per_update(parse_train_log(fh.read()))
+    calib = {"updates": CALIBRATION_UPDATES, "seconds_per_update": spu, "wall_seconds": time.time() - start}
+    _write_json(os.path.join(out, "calibration.json"), calib)
+    for name in os.listdir(out):
+        if name.endswith(".pt"):
+            os.remove(os.path.join(out, name))
+    return calib
+
+
+def pretrain_method(method: Method, config: str, pool_dir: str, out: str, budget: Budget, gpu: bool = False) -> dict:
+    """Pretrain ``method`` on the pool under ``budget``.
+
+    A samples budget sets ``max_update`` = windows / batch size, whatever the machine's load. A
+    minutes budget runs a calibration of :data:`CALIBRATION_UPDATES` updates to measure seconds per
+    update; the real run gets ``max_update`` = budget / that (so warm-up and cosine schedules end
+    on time) and ``optimization.stop_time_hours`` = budget (fairseq-signals' cumulative training
+    time, which excludes start-up and data loading before the first update) as the hard stop.
     """
     from physioclr_ext.runners.finetune_runs import TrainSpec, pretrain
 
@@ -151,48 +211,38 @@ def pretrain_method(
         return record
     contract = CONTRACTS[method.contract]
     config_dir = os.path.join(CONFIGS, "pretraining")
-    base = _pretrain_overrides(method, contract, config_dir, config)
+    base = _pretrain_overrides(method, contract, config_dir, config) + list(method.overrides)
     if gpu:
         base.append("distributed_training.distributed_world_size=1")
-    calib_dir = os.path.join(out, "calibrate")
-    calib = _read_json(os.path.join(calib_dir, "calibration.json"))
-    if calib is None:
-        spec = TrainSpec(
-            config_dir, config, base + [f"optimization.max_update={CALIBRATION_UPDATES}", "common.log_interval=5"]
-        )
-        start = time.time()
-        pretrain(spec, pool_dir, calib_dir, seed=1)
-        with open(os.path.join(calib_dir, "pretrain.log"), encoding="utf-8") as fh:
-            spu = seconds_per_update(parse_train_log(fh.read()))
-        calib = {"updates": CALIBRATION_UPDATES, "seconds_per_update": spu, "wall_seconds": time.time() - start}
-        _write_json(os.path.join(calib_dir, "calibration.json"), calib)
-        for name in os.listdir(calib_dir):
-            if name.endswith(".pt"):
-                os.remove(os.path.join(calib_dir, name))
-    max_update = max(1, int(budget_minutes * 60 / calib["seconds_per_update"]))
-    spec = TrainSpec(
-        config_dir,
-        config,
-        base
-        + [
-            f"optimization.max_update={max_update}",
-            f"optimization.stop_time_hours={budget_minutes / 60:.6f}",
-            f"common.log_interval={max(1, max_update // 100)}",
-        ],
-    )
+    batch = batch_size(os.path.join(config_dir, config + ".yaml"), base)
+    calib = None
+    if budget.samples is not None:
+        max_update = max(1, -(-budget.samples // batch))
+        limits = [f"optimization.max_update={max_update}"]
+    else:
+        assert budget.minutes is not None
+        calib = _calibrate(config_dir, config, base, pool_dir, os.path.join(out, "calibrate"))
+        max_update = max(1, int(budget.minutes * 60 / calib["seconds_per_update"]))
+        limits = [f"optimization.max_update={max_update}", f"optimization.stop_time_hours={budget.minutes / 60:.6f}"]
+    spec = TrainSpec(config_dir, config, base + limits + [f"common.log_interval={max(1, max_update // 100)}"])
     start = time.time()
     ckpt = pretrain(spec, pool_dir, out, seed=1)
     with open(os.path.join(out, "pretrain.log"), encoding="utf-8") as fh:
         curve = parse_train_log(fh.read())
+    reached = int(curve[-1]["num_updates"]) if curve else None
     record = {
         "method": method.name,
         "config": config,
         "contract": contract.name,
         "checkpoint": ckpt,
         "pool_windows": pool_windows,
-        "budget_minutes": budget_minutes,
+        "budget": budget.describe(),
+        "budget_minutes": budget.minutes,
+        "budget_samples": budget.samples,
+        "batch_size": batch,
         "planned_updates": max_update,
-        "reached_updates": int(curve[-1]["num_updates"]) if curve else None,
+        "reached_updates": reached,
+        "windows_seen": reached * batch if reached is not None else None,
         "wall_seconds": time.time() - start,
         "calibration": calib,
         "overrides": spec.overrides,
@@ -281,6 +331,14 @@ def embed(checkpoint: str, data: str, out: str, device: str) -> str:
     return out
 
 
+def collapse_stats(embeddings: str, subset: str = "test") -> dict:
+    """Per-dimension spread and effective rank of one subset's embeddings (signs of collapse)."""
+    from physioclr_ext.evaluation.collapse import collapse_report
+    from physioclr_ext.evaluation.embeddings import Embeddings
+
+    return collapse_report(Embeddings.load(embeddings, subset).x)
+
+
 def binary_column(embeddings: str, data: str, column: str, out: str) -> str:
     """Embeddings whose labels are one column (by name in ``label_def.csv``) of multi-hot labels."""
     from physioclr_ext.evaluation.embeddings import Embeddings, read_metadata, write_metadata
@@ -340,18 +398,19 @@ def few_shot(
     data: str,
     checkpoint: str,
     out: str,
-    n: int,
+    ns: Sequence[int],
     seeds: Sequence[int],
     updates: int,
+    extra: Sequence[str] = (),
     balanced: bool = True,
 ) -> Optional[dict]:
-    """``python -m physioclr_ext.evaluation few-shot`` at ``n`` labels per class (``n`` in all
+    """``python -m physioclr_ext.evaluation few-shot`` at each ``n`` of ``ns`` labels per class (``n`` in all
     without ``balanced``), pretrained and from scratch (the random-init arm); ``None`` where the
     task's labels need a fine-tuning model the method's checkpoint does not have."""
     from physioclr_ext.runners.checkpoints import checkpoint_finetune_config
 
     done = _read_json(os.path.join(out, "results.json"))
-    if done is not None and done["meta"].get("seeds") == list(seeds) and done["meta"].get("n") == [n]:
+    if done is not None and done["meta"].get("seeds") == list(seeds) and done["meta"].get("n") == list(ns):
         return done["results"]  # other seeds or n: the protocol runs again and reuses its finished runs
     task = TASKS[task_key]
     config = checkpoint_finetune_config(checkpoint, tiny=True)
@@ -368,6 +427,7 @@ def few_shot(
     overrides = list(contract.signal_overrides) + [f"optimization.max_update={updates}"]
     if contract.name == "one_lead":
         overrides += mitbih_fewshot.model_overrides(config_dir, config)
+    overrides += list(extra)
     cmd = [
         sys.executable,
         "-m",
@@ -380,7 +440,7 @@ def few_shot(
         "--out",
         out,
         "--n",
-        str(n),
+        *map(str, ns),
         *(["--balanced"] if balanced else []),
         "--finetune-config",
         config,

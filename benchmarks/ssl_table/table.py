@@ -25,6 +25,7 @@ COLUMNS: Tuple[Tuple[str, str], ...] = (
     ("knn", "n=10"),
     ("knn", "n=100"),
     ("knn", "n=all"),
+    ("finetune", "n=10"),
     ("finetune", "n=100"),
     ("finetune", "n=all"),
 )
@@ -117,3 +118,23 @@ def label_curves(task_results: Mapping[str, Any], protocol: str) -> Dict[str, Di
         for method, arms in task_results.items()
         if any(protocol in protocols for protocols in arms.values())
     }
+
+
+def render_collapse(collapse: Mapping[str, Any]) -> str:
+    """Markdown table of the collapse diagnostics of each task's test embeddings.
+
+    ``collapse`` is ``{TASK: {METHOD: {ARM: {"per_dim_std", "effective_rank", "dim"}}}}``.
+    """
+    lines = [
+        "#### Test embeddings: mean per-dimension standard deviation and effective rank",
+        "",
+        "| task | method | init | per-dim std | effective rank | dim |",
+        "|---|---|---|---|---|---|",
+    ]
+    for task, methods in collapse.items():
+        for method, arms in methods.items():
+            for arm, r in arms.items():
+                lines.append(
+                    f"| {task} | {method} | {arm} | {r['per_dim_std']:.3g} | {r['effective_rank']:.1f} | {int(r['dim'])} |"
+                )
+    return "\n".join(lines) + "\n"

@@ -34,6 +34,13 @@ class ECGSSLClassifierConfig(Dataclass):
     )
     num_labels: int = field(default=1, metadata={"help": "outputs: 1 (binary), K classes or K labels"})
     freeze_encoder: bool = field(default=False, metadata={"help": "train the head only (linear probe)"})
+    freeze_encoder_updates: int = field(
+        default=0,
+        metadata={
+            "help": "train the head only for the first N updates, then the whole model (linear probing then "
+            "fine-tuning, Kumar et al., ICLR 2022: the head is fitted before its gradients reach the encoder)"
+        },
+    )
     final_dropout: float = field(default=0.0, metadata={"help": "dropout before the head"})
     pretrained_model_cfg: Any = field(
         default=None,
@@ -67,6 +74,8 @@ class ECGSSLClassifier(BaseModel):
         super().__init__()
         self.encoder = encoder
         self.freeze_encoder = cfg.freeze_encoder
+        self.freeze_encoder_updates = cfg.freeze_encoder_updates
+        self.num_updates = 0
         if self.freeze_encoder:
             self.encoder.requires_grad_(False)
         self.dropout = nn.Dropout(cfg.final_dropout)
@@ -88,9 +97,17 @@ class ECGSSLClassifier(BaseModel):
             encoder.load_state_dict(state["model"], strict=True)
         return cls(cfg, encoder, _encoder_dim(encoder, OmegaConf.to_container(encoder_cfg)))
 
+    def set_num_updates(self, num_updates: int) -> None:
+        super().set_num_updates(num_updates)
+        self.num_updates = num_updates
+
+    def encoder_frozen(self) -> bool:
+        """Whether this step trains the head only (``freeze_encoder``, or within ``freeze_encoder_updates``)."""
+        return self.freeze_encoder or (self.training and self.num_updates < self.freeze_encoder_updates)
+
     def forward(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None, **kwargs: Any) -> Dict:
         """``source`` (B, C, T) -> ``out`` logits (B, num_labels)."""
-        if self.freeze_encoder:
+        if self.encoder_frozen():  # the trainer's model.train() puts the encoder back in training mode
             self.encoder.eval()
             with torch.no_grad():
                 h = pooled_embedding(self.encoder, {"source": source, "padding_mask": padding_mask})

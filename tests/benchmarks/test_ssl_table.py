@@ -195,3 +195,101 @@ def test_methods_tables_are_consistent():
     assert "mitdb_binary" not in twelve and "ludb" in twelve
     assert "mitdb_aami" not in methods.pool_sources(methods.CONTRACTS["one_lead"])
     assert methods.task_sources(["a", "b"]) == ["mitdb_aami", "mitdb_binary"]
+
+
+def test_samples_budget_uses_the_batch_size_after_overrides(tmp_path):
+    from ssl_table import stages
+
+    config = tmp_path / "c.yaml"
+    config.write_text("dataset:\n  batch_size: 16\nmodel:\n  _name: x\n")
+    assert stages.batch_size(str(config), []) == 16
+    assert stages.batch_size(str(config), ["task.data=x", "dataset.batch_size=64"]) == 64
+    assert "32000 windows" in stages.Budget(samples=32000).describe()
+    assert "2 minutes" in stages.Budget(minutes=2).describe()
+
+
+def test_contrastive_methods_train_with_more_negatives_than_the_tiny_configs():
+    for name in ("contrastive_cnn", "contrastive_cnn_transformer", "clocs_cmsc", "clocs_cmlc", "clocs_cmsmlc"):
+        assert "dataset.batch_size=64" in methods.METHODS[name].overrides
+    assert methods.METHODS["wav2vec2"].overrides == ()
+
+
+def _feature_source(root, source, windows, seed):
+    """A preprocessed source: manifests, windows.csv and feature tables of ``windows`` windows of record r0."""
+    import json
+
+    import numpy as np
+
+    from physioclr_ext.features.store import save_split
+
+    rng = np.random.default_rng(seed)
+    folder = root / source
+    (folder / "features").mkdir(parents=True)
+    rows = []
+    for split, count in (("train", windows), ("valid", 1), ("test", 1)):
+        paths = [f"mat/{split}_{i}.mat" for i in range(count)]
+        (folder / f"{split}.tsv").write_text(str(folder / "mat") + "\n" + "".join(f"{p}\t100\n" for p in paths))
+        raw = rng.normal(loc=seed, size=(count, 3)).astype(np.float32)
+        peaks = [np.array([10 * (i + 1)]) for i in range(count)]
+        save_split(
+            str(folder / "features" / f"{split}.npz"), paths, raw, raw, np.ones(count, bool), [""] * count, peaks
+        )
+        rows += [
+            {"path": p, "record": f"r_{split}", "window": i, "split": split, "patient": f"p_{split}"}
+            for i, p in enumerate(paths)
+        ]
+    (folder / "features" / "names.json").write_text(json.dumps(["a", "b", "c"]))
+    with open(folder / "windows.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["path", "record", "window", "split", "patient"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_pool_feature_store_stacks_raw_features_and_fits_one_transform(tmp_path):
+    import numpy as np
+    from ssl_table.pool_features import merge_pool_features
+
+    from physioclr_ext.features.store import load_split
+    from physioclr_ext.features.transform import fit_transform
+
+    contract = tmp_path / "one_lead"
+    _feature_source(contract, "s1", 3, seed=0)
+    _feature_source(contract, "s2", 4, seed=5)
+    pool = build_pool(str(contract), ["s1", "s2"])
+    write_pool(pool, str(tmp_path / "pool"))
+    summary = merge_pool_features(str(contract), str(tmp_path / "pool"), pca=None)
+
+    merged = load_split(str(tmp_path / "pool"), "train")
+    _, manifest = read_manifest(str(tmp_path / "pool" / "train.tsv"))
+    assert [str(f) for f in merged.fnames] == [rel for rel, _ in manifest]  # manifest order, pool paths
+    assert summary["splits"]["train"] == {"windows": 3 + 1 + 4 + 1, "valid": 9}
+    direct = np.concatenate(
+        [load_split(str(contract / s), split).raw for s in ("s1", "s2") for split in ("train", "valid")]
+    )
+    order = [f"{s}/mat/{split}_" for s in ("s1", "s2") for split in ("train", "valid")]
+    assert all(any(str(f).startswith(o) for o in order) for f in merged.fnames)
+    # one z-score over the whole pool, not one per source
+    expected = fit_transform(direct, np.ones(len(direct), bool)).apply(direct)
+    row = {str(f): i for i, f in enumerate(merged.fnames)}
+    names = [
+        f"{s}/mat/{split}_{i}"
+        for s in ("s1", "s2")
+        for split, n in (("train", 3 if s == "s1" else 4), ("valid", 1))
+        for i in range(n)
+    ]
+    np.testing.assert_allclose(merged.vectors[[row[n + ".mat"] for n in names]], expected, rtol=1e-5, atol=1e-5)
+    assert abs(float(merged.vectors.mean())) < 1e-5
+    assert int(merged.r_peaks[row["s2/mat/train_1.mat"]][0]) == 20
+    with open(tmp_path / "pool" / "windows.csv", newline="") as fh:
+        windows = list(csv.DictReader(fh))
+    assert len(windows) == 9  # no test window
+    # records are named per source, so PhysioCLR's temporal neighbours never cross sources
+    assert all(w["record"].split("/")[0] == w["path"].split("/")[0] for w in windows)
+    assert {w["record"] for w in windows} == {f"{s}/r_{split}" for s in ("s1", "s2") for split in ("train", "valid")}
+
+
+def test_collapse_table_has_a_row_per_task_method_and_arm():
+    report = {"per_dim_std": 0.25, "effective_rank": 12.34, "dim": 64.0}
+    text = table.render_collapse({"a": {"ecg_jepa": {"pretrained": report, "random": {**report, "dim": 8.0}}}})
+    rows = [line for line in text.splitlines() if line.startswith("| a |")]
+    assert rows == ["| a | ecg_jepa | pretrained | 0.25 | 12.3 | 64 |", "| a | ecg_jepa | random | 0.25 | 12.3 | 8 |"]
