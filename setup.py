@@ -28,13 +28,14 @@ setup(
         "pandas>=1.3",
         "tqdm>=4.60",
         "matplotlib>=3.5",
+        "PyWavelets>=1.1",  # the hybrid channels' stationary wavelet transform (also a neurokit2 requirement)
         # neurokit2 0.2.13 requires numpy >= 2, which fairseq-signals' environment (Python <= 3.10) cannot take
         "neurokit2>=0.2.7,<0.2.13; python_version < '3.11'",
         "neurokit2>=0.2.7; python_version >= '3.11'",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2.1"],
-        "dev": ["pytest>=7", "pytest-timeout>=2.1", "ruff", "mypy"],
+        "test": ["pytest>=7", "pytest-timeout>=2.1", "pyyaml>=5.1"],
+        "dev": ["pytest>=7", "pytest-timeout>=2.1", "pyyaml>=5.1", "ruff", "mypy"],
     },
     entry_points={
         "console_scripts": [

@@ -35,6 +35,7 @@ from ..preprocess.pipeline import run, write_summary
 from ..preprocess.readers import RecordRef, discover
 from ..preprocess.worker import load_and_prepare
 from .extract import DELINEATIONS, extract_features, resolve_lead
+from .hybrid_pipeline import add_hybrid_channels
 from .names import FEATURE_DIM, FEATURE_NAMES
 from .store import FEATURES_DIR, save_split, split_path, transform_path
 from .transform import fit_transform, resolve_pca
@@ -343,11 +344,12 @@ def feature_options(config: PreprocessConfig) -> FeatureOptions:
 
 
 def preprocess_and_extract(config: PreprocessConfig) -> dict[str, Any]:
-    """Preprocess, then extract the features when ``config.features``.
+    """Preprocess, then extract the features when ``config.features``, then append the hybrid channels
+    when ``config.hybrid_channels`` (:func:`.hybrid_pipeline.add_hybrid_channels`).
 
     Returns:
-        The ``preprocess.json`` summary, with the feature stage's summary under ``"features"`` when
-        it ran (also written to ``preprocess.json``).
+        The ``preprocess.json`` summary, with the feature stage's summary under ``"features"`` and the
+        hybrid stage's under ``"hybrid"`` when they ran (also written to ``preprocess.json``).
 
     Example:
         >>> from physioclr_ext.preprocess import PreprocessConfig
@@ -357,5 +359,8 @@ def preprocess_and_extract(config: PreprocessConfig) -> dict[str, Any]:
     summary = run(config)
     if config.features:
         summary["features"] = extract_directory(config.output, feature_options(config))
+        write_summary(config.output, summary)
+    if config.hybrid_channels:
+        summary["hybrid"] = add_hybrid_channels(config.output, workers=config.workers, progress=config.progress)
         write_summary(config.output, summary)
     return summary

@@ -214,6 +214,14 @@ def _run_options(group: argparse._ArgumentGroup) -> None:
         help="neurokit2 wave delineation: dwt (default, PhysioCLR's) or prominence (closer to "
         "LUDB's manual P/QRS/T boundaries, see benchmarks/features.py)",
     )
+    group.add_argument(
+        "--hybrid-channels",
+        action="store_true",
+        help="append 11 channels computed from lead II (R-peak indicator, heart rate, rolling heart "
+        "rate, ST level, QRS amplitude, SDNN, RMSSD, 4 db4 SWT details) to every window, z-scored "
+        "with statistics of the training split (OUTPUT/hybrid/stats.json); the hybrid input of "
+        "ECG-JEPA (with --preset ecg_jepa: 8 + 11 = 19 channels)",
+    )
 
 
 def pca_option(text: str) -> int | str | None:
@@ -265,5 +273,8 @@ def report(summary: dict[str, Any]) -> None:
     print(f"  windows dropped={quality['windows_dropped']} by reason {quality['dropped_by_reason']}")
     if "features" in summary:
         print(f"  features {summary['features']['splits']}")
+    if "hybrid" in summary:
+        hybrid = summary["hybrid"]
+        print(f"  hybrid channels: {hybrid['n_channels']} rows per window, statistics in {hybrid['stats']}")
     for failure in summary["failed_records"]:
         print(f"  FAILED {failure['record']}: {failure['reason']}", file=sys.stderr)

@@ -47,12 +47,35 @@ PRESETS: dict[str, dict[str, Any]] = {
         "split": "mitbih_ds1ds2",
         "label_scheme": "binary",
     },
+    # ECG-JEPA input contract (Kim, arXiv 2410.08559): raw amplitudes, no filter, no normalisation.
+    "ecg_jepa": {
+        "sample_rate": 250,
+        "apply_filter": False,
+        "normalize": "none",
+        "leads": ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6"),
+        "window_seconds": 10.0,
+    },
+    # LFBT (Liu et al., Information Fusion 2025): the original's 8 leads in its order, one z-score per ECG,
+    # no filter (its README names resampling and z-scoring only). Its code and README do not state the rate
+    # or the length; 500 Hz and 10 s are the native rate and record length of its pretraining set (Ningbo,
+    # PhysioNet 2021) and of PTB-XL and Chapman, so a record is one window and nothing is resampled.
+    "lfbt": {
+        "sample_rate": 500,
+        "apply_filter": False,
+        "normalize": "per_sample",
+        "leads": ("II", "III", "V1", "V2", "V3", "V4", "V5", "V6"),
+        "window_seconds": 10.0,
+    },
 }
 PRESET_HELP: dict[str, str] = {
     "fairseq_signals": "500 Hz, 5 s windows, per-lead z-score, 12 leads (fairseq-signals/ECG-FM)",
     "st_mem": "250 Hz, 0.67-40 Hz order-5 zero-phase Butterworth, per_sample z-score, 12 leads, 10 s windows (ST-MEM)",
     "mitbih_fewshot": "MIT-BIH, lead II (MLII) only, 10 s windows, 360 Hz kept, per-lead "
     "z-score, DS1/DS2 inter-patient split, binary labels",
+    "ecg_jepa": "250 Hz, 10 s windows (2500 samples), 8 leads I II V1-V6, raw amplitude: no filter, "
+    "no normalisation (ECG-JEPA); add --hybrid-channels for its 19-channel hybrid input",
+    "lfbt": "500 Hz, 10 s windows (5000 samples), 8 leads II III V1-V6, one z-score per ECG, no filter (LFBT; "
+    "rate and length are this package's choice: the original does not state them)",
 }
 # Options that change what is written for a record; a resume marker is only
 # reused when these (and the record's idx/patient/labels) are unchanged.
@@ -120,6 +143,8 @@ class PreprocessConfig:
     features_pca: int | str | None = None
     features_lead: str = "mean"
     features_delineation: str = "dwt"
+    # Append the 11 hybrid channels from lead II (``features.hybrid``) to every window, z-scored on train.
+    hybrid_channels: bool = False
 
     @classmethod
     def from_preset(cls, preset: str | None, **options: Any) -> PreprocessConfig:
@@ -180,6 +205,8 @@ class PreprocessConfig:
         """Hash of the options that change a record's output files."""
         options = self.to_dict()
         subset = {key: options[key] for key in _RECORD_OPTIONS}
+        if self.hybrid_channels:  # only when set, so the hashes of earlier outputs stay valid
+            subset["hybrid_channels"] = True
         return hashlib.sha256(json.dumps(subset, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -1,0 +1,79 @@
+"""Latent prediction loss of ECG-JEPA (Kim, arXiv 2410.08559; code sehunfromdaegu/ECG_JEPA).
+
+The target encoder's outputs at the masked time columns are layer-normed over the feature dimension
+(``F.layer_norm`` without affine parameters) and compared with the predictor's outputs by
+``SmoothL1Loss(beta=1)``, averaged over every element (the released code; the v5 paper text says L1).
+The per-dimension standard deviations of targets and predictions are logged so a collapse (all
+representations alike) shows in the training log.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import torch  # noqa: F401  (the docstring examples)
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["jepa_loss", "per_dim_std"]
+
+
+def per_dim_std(z: Tensor) -> Tensor:
+    """Mean over dimensions of the standard deviation of each dimension across all tokens: ``(..., D) -> ()``.
+
+    Near 0 when the representations have collapsed to one point.
+
+    Example:
+        >>> float(per_dim_std(torch.tensor([[0.0, 1.0], [2.0, 1.0]])))
+        0.7071067690849304
+    """
+    flat = z.detach().reshape(-1, z.shape[-1]).float()
+    if flat.shape[0] < 2:
+        return flat.new_zeros(())
+    return flat.std(dim=0, unbiased=True).mean()
+
+
+def jepa_loss(
+    pred: Tensor,
+    target: Tensor,
+    beta: float = 1.0,
+    normalize_target: bool = True,
+    reduction: str = "mean",
+) -> Tuple[Tensor, Dict[str, float]]:
+    """SmoothL1 between predictions and layer-normed targets.
+
+    Args:
+        pred: predictions at the masked columns ``(..., D)``, e.g. (B, C, n_mask, D).
+        target: target-encoder outputs, same shape (treated as constants).
+        beta: SmoothL1 threshold (1 in the original).
+        normalize_target: layer-norm the targets over D first (the original does).
+        reduction: ``mean`` over every element (the original), or ``sum`` over tokens of the per-token mean
+            over D, for a trainer that divides by the number of tokens (``n_tokens``).
+
+    Returns:
+        The loss and logs: ``loss`` (the mean), ``target_std`` and ``pred_std`` (:func:`per_dim_std`) and
+        ``n_tokens``.
+
+    Example:
+        >>> loss, logs = jepa_loss(torch.zeros(2, 3, 4), torch.randn(2, 3, 4))
+        >>> loss.ndim, sorted(logs)
+        (0, ['loss', 'n_tokens', 'pred_std', 'target_std'])
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be mean or sum, got {reduction!r}")
+    target = target.detach()
+    if normalize_target:
+        target = F.layer_norm(target, (target.shape[-1],))
+    elementwise = F.smooth_l1_loss(pred, target.to(pred.dtype), reduction="none", beta=beta)
+    mean = elementwise.mean()
+    n_tokens = elementwise.numel() // elementwise.shape[-1]
+    loss = mean if reduction == "mean" else elementwise.sum() / elementwise.shape[-1]
+    logs = {
+        "loss": float(mean.detach()),
+        "target_std": float(per_dim_std(target)),
+        "pred_std": float(per_dim_std(pred)),
+        "n_tokens": float(n_tokens),
+    }
+    return loss, logs
