@@ -30,6 +30,7 @@ Evaluation commands of physioclr-ext.
 Subcommands:
   embed         pooled embeddings of a checkpoint over manifests (needs fairseq-signals)
   reconstruct   PNG per record of a masked-modelling checkpoint's reconstruction (needs fairseq-signals)
+  codebook      codebook use of an ecg_vqvae checkpoint: perplexity, dead codes, PNG (needs fairseq-signals)
   few-shot      fine-tune with exactly n labels per seed, pretrained vs scratch (needs fairseq-signals)
   repeated      repeated random patient splits: fine-tune, select on valid, test (needs fairseq-signals)
   predictions   join inference logits with a manifest: per-window CSV and metrics JSON

@@ -8,11 +8,12 @@ them runs, so the rest of the evaluation toolkit works without it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Dict, List
 
-COMMANDS = ("embed", "reconstruct", "few-shot", "repeated")
+COMMANDS = ("embed", "reconstruct", "few-shot", "repeated", "codebook")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +26,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     embed.add_argument("--batch-size", type=int, default=64)
     embed.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     _add_reconstruct(sub)
+    _add_codebook(sub)
 
     for name, helptext in (
         ("few-shot", "fine-tune with exactly n labels per seed, pretrained vs scratch"),
@@ -65,6 +67,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                 "configs/pretraining), so validation and test patients never reach pretraining",
             )
             p.add_argument("--pretrain-override", action="append", default=[], metavar="KEY=VALUE")
+
+
+def _add_codebook(sub: argparse._SubParsersAction) -> None:
+    cb = sub.add_parser(
+        "codebook",
+        help="codebook use of an ecg_vqvae checkpoint over a manifest: perplexity, dead codes, PNG histogram "
+        "(needs fairseq-signals)",
+    )
+    cb.add_argument("--checkpoint", required=True, help="an ecg_vqvae checkpoint")
+    cb.add_argument("--manifest", required=True, help="manifest of the windows, e.g. DATA/test.tsv")
+    cb.add_argument("--out", required=True, help="directory for codebook.json and codebook.png")
+    cb.add_argument("--batch-size", type=int, default=64)
+    cb.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
 
 
 def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
@@ -150,6 +165,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "reconstruct":
         return _reconstruct(args)
+    if args.command == "codebook":
+        from physioclr_ext.runners.codebook import codebook_command
+
+        report = codebook_command(args.checkpoint, args.manifest, args.out, args.batch_size, args.device)
+        print(json.dumps(report, indent=2))
+        return 0
     from physioclr_ext.runners import finetune_runs as protocols
 
     if args.command == "few-shot":

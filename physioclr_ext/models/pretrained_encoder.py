@@ -1,0 +1,47 @@
+"""A pretrained encoder of this package (or fairseq-signals) inside another model: ``ecg_vqvae``'s head
+form and ``ecg_triplet`` load it from ``model_path`` as ``ecg_ssl_classifier`` does, keep its config in
+``pretrained_model_cfg`` so the new checkpoint rebuilds itself, and read its pooled representation.
+"""
+
+from typing import Any, Optional, Tuple
+
+import torch
+from fairseq_signals.models import build_model
+from fairseq_signals.utils import checkpoint_utils
+from omegaconf import OmegaConf, open_dict
+from torch import nn
+
+from physioclr_ext.models.ecg_ssl_classifier import _encoder_dim, _remember_pretrained_cfg
+from physioclr_ext.models.representation import pooled_embedding
+
+
+def load_pretrained_encoder(cfg: Any, task: Any) -> Tuple[nn.Module, int]:
+    """The encoder named by ``cfg.model_path`` (weights loaded at the first build) or rebuilt from
+    ``cfg.pretrained_model_cfg`` (a checkpoint of the wrapping model, whose state holds the weights),
+    and its embedding size."""
+    state = None
+    if cfg.pretrained_model_cfg is None:
+        if not cfg.model_path:
+            raise ValueError("this model needs model.model_path (a pretrained checkpoint)")
+        state = checkpoint_utils.load_checkpoint_to_cpu(cfg.model_path)
+        _remember_pretrained_cfg(cfg, dict(state["cfg"]["model"]))
+    encoder_cfg = cfg.pretrained_model_cfg
+    with open_dict(encoder_cfg):
+        encoder_cfg.pop("all_gather", None)
+    encoder = build_model(encoder_cfg, task)
+    if state is not None:
+        encoder.load_state_dict(state["model"], strict=True)
+    return encoder, _encoder_dim(encoder, OmegaConf.to_container(encoder_cfg))
+
+
+def encoder_embedding(
+    encoder: nn.Module, source: torch.Tensor, padding_mask: Optional[torch.Tensor], frozen: bool
+) -> torch.Tensor:
+    """Pooled representation (B, E) of ``source`` (B, C, T); a frozen encoder runs in eval mode without
+    gradient (no dropout, no random crops, BatchNorm statistics untouched)."""
+    net_input = {"source": source, "padding_mask": padding_mask}
+    if not frozen:
+        return pooled_embedding(encoder, net_input)
+    encoder.eval()
+    with torch.no_grad():
+        return pooled_embedding(encoder, net_input)
