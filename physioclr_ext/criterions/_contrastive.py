@@ -1,4 +1,4 @@
-"""What the contrastive criterions share: distributed scaling and metric reduction."""
+"""What the criterions with a global loss share: distributed scaling and metric reduction."""
 
 from __future__ import annotations
 
@@ -29,13 +29,21 @@ def fairseq_scaled(
     return loss * world, 1, logging_output
 
 
-def reduce_contrastive_metrics(logging_outputs: List[Dict[str, Any]], keys: Sequence[str]) -> None:
-    """Average the loss and each logged key over workers (each worker reports sample_size 1)."""
+def reduce_worker_means(
+    logging_outputs: List[Dict[str, Any]], keys: Sequence[str], loss_scale: float = 1.0, loss_round: int = 4
+) -> None:
+    """Log the loss (times ``loss_scale``) and each logged key averaged over workers, for criterions whose
+    workers each report ``sample_size`` 1 (:func:`fairseq_scaled`) or a global value."""
     size = sum(log.get("sample_size", 0) for log in logging_outputs) or 1
     loss = sum(log.get("loss", 0.0) for log in logging_outputs)
-    metrics.log_scalar("loss", loss / size / math.log(2), size, round=3)
+    metrics.log_scalar("loss", loss / size * loss_scale, size, round=loss_round)
     metrics.log_scalar("nsignals", sum(log.get("nsignals", 0) for log in logging_outputs))
     for key in keys:
         values = [log[key] for log in logging_outputs if key in log]
         if values:
             metrics.log_scalar(key, sum(values) / len(values), len(values), round=4)
+
+
+def reduce_contrastive_metrics(logging_outputs: List[Dict[str, Any]], keys: Sequence[str]) -> None:
+    """Average the loss (in bits, as fairseq logs) and each logged key over workers."""
+    reduce_worker_means(logging_outputs, keys, loss_scale=1 / math.log(2), loss_round=3)

@@ -12,9 +12,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from fairseq_signals.criterions import BaseCriterion, register_criterion
 from fairseq_signals.dataclass import Dataclass
-from fairseq_signals.logging import metrics
 
-from physioclr_ext.criterions._contrastive import fairseq_scaled
+from physioclr_ext.criterions._contrastive import fairseq_scaled, reduce_worker_means
 from physioclr_ext.losses.lead_fusion_barlow_twins import lead_fusion_barlow_twins_loss
 
 LOGGED = ("intra", "inter", "on_diag")
@@ -48,13 +47,7 @@ class LeadFusionBarlowTwinsCriterion(BaseCriterion):
     @staticmethod
     def reduce_metrics(logging_outputs: List[Dict[str, Any]], prefix: Optional[str] = None) -> None:
         """Every worker reports the global loss with ``sample_size`` 1: log their mean."""
-        size = sum(log.get("sample_size", 0) for log in logging_outputs) or 1
-        metrics.log_scalar("loss", sum(log.get("loss", 0.0) for log in logging_outputs) / size, size, round=3)
-        metrics.log_scalar("nsignals", sum(log.get("nsignals", 0) for log in logging_outputs))
-        for key in LOGGED:
-            values = [log[key] for log in logging_outputs if key in log]
-            if values:
-                metrics.log_scalar(key, sum(values) / len(values), len(values), round=4)
+        reduce_worker_means(logging_outputs, LOGGED, loss_round=3)
 
     @staticmethod
     def logging_outputs_can_be_summed() -> bool:

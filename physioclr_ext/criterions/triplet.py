@@ -21,6 +21,7 @@ from fairseq_signals.criterions import BaseCriterion, register_criterion
 from fairseq_signals.dataclass import Dataclass
 from fairseq_signals.logging import meters, metrics
 
+from physioclr_ext.criterions._contrastive import reduce_worker_means
 from physioclr_ext.evaluation.knn_selection import SELECTION_METRICS, knn_selection_score
 from physioclr_ext.losses.triplet import MINING, triplet_loss
 
@@ -78,13 +79,7 @@ class TripletCriterion(BaseCriterion):
     @staticmethod
     def reduce_metrics(logging_outputs: List[Dict[str, Any]], prefix: Optional[str] = None) -> None:
         """Means over workers; in validation also the k-NN selection metric over every window so far."""
-        size = sum(log.get("sample_size", 0) for log in logging_outputs) or 1
-        metrics.log_scalar("loss", sum(log.get("loss", 0.0) for log in logging_outputs) / size, size, round=4)
-        metrics.log_scalar("nsignals", sum(log.get("nsignals", 0) for log in logging_outputs))
-        for key in LOGGED:
-            values = [log[key] for log in logging_outputs if key in log]
-            if values:
-                metrics.log_scalar(key, sum(values) / len(values), len(values), round=4)
+        reduce_worker_means(logging_outputs, LOGGED, loss_round=4)
         valid = [log for log in logging_outputs if "_embeddings" in log]
         if not valid:
             return

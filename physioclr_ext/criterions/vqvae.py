@@ -14,8 +14,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from fairseq_signals.criterions import BaseCriterion, register_criterion
 from fairseq_signals.dataclass import Dataclass
-from fairseq_signals.logging import metrics
 
+from physioclr_ext.criterions._contrastive import reduce_worker_means
 from physioclr_ext.losses.vqvae import vqvae_loss
 
 LOGGED = ("reconstruction", "commitment", "codebook", "perplexity", "codes_used", "dead_codes")
@@ -47,13 +47,7 @@ class VQVAECriterion(BaseCriterion):
     @staticmethod
     def reduce_metrics(logging_outputs: List[Dict[str, Any]], prefix: Optional[str] = None) -> None:
         """Means over workers of the loss and of each logged term."""
-        size = sum(log.get("sample_size", 0) for log in logging_outputs) or 1
-        metrics.log_scalar("loss", sum(log.get("loss", 0.0) for log in logging_outputs) / size, size, round=4)
-        metrics.log_scalar("nsignals", sum(log.get("nsignals", 0) for log in logging_outputs))
-        for key in LOGGED:
-            values = [log[key] for log in logging_outputs if key in log]
-            if values:
-                metrics.log_scalar(key, sum(values) / len(values), len(values), round=4)
+        reduce_worker_means(logging_outputs, LOGGED, loss_round=4)
 
     @staticmethod
     def logging_outputs_can_be_summed() -> bool:
