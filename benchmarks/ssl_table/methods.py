@@ -99,6 +99,7 @@ class Source:
     label_scheme: str = "none"
     twelve_lead: bool = False
     in_pool: bool = True
+    options: Mapping[str, object] = field(default_factory=dict)  # extra preprocessing options of this source
 
 
 _POOL_ONLY = {"split_fractions": (1.0, 0.0, 0.0)}
@@ -109,9 +110,11 @@ SOURCES: Dict[str, Source] = {
         Source("mitdb_aami", "mitdb", "mitdb", "mitbih_ds1ds2", "aami", in_pool=False),  # same windows as binary
         Source("ludb", "ludb", "ludb", "random", "multilabel", twelve_lead=True),
         Source("physionet2021", "physionet2021", "physionet2021", "random", "multilabel", twelve_lead=True),
-        Source("pool_qtdb", "pool/qtdb", "wfdb"),
+        # QT Database and MIT-BIH Supraventricular headers name no standard lead ("record 30, signal 0",
+        # "ECG"): each channel is its own one-lead record (one-lead contracts only)
+        Source("pool_qtdb", "pool/qtdb", "wfdb", options={"channels_as_records": True}),
         Source("pool_cpsc2021", "pool/cpsc2021", "wfdb"),
-        Source("pool_svdb", "pool/svdb", "wfdb"),
+        Source("pool_svdb", "pool/svdb", "wfdb", options={"channels_as_records": True}),
         Source("pool_ptbxl", "pool/ptbxl", "wfdb", twelve_lead=True),
         Source("pool_challenge2020", "pool/challenge2020", "wfdb", twelve_lead=True),
     )
@@ -125,6 +128,7 @@ def source_options(source: Source) -> Dict[str, object]:
     options: Dict[str, object] = {"format": source.format, "split": source.split, "label_scheme": source.label_scheme}
     if source.key.startswith("pool_"):
         options.update(_POOL_ONLY)
+    options.update(source.options)
     return options
 
 

@@ -30,7 +30,7 @@ import scipy.io
 from tqdm import tqdm
 
 from ..preprocess.config import PreprocessConfig
-from ..preprocess.readers import RecordRef, discover
+from ..preprocess.readers import RecordRef, discover_saved
 from ..preprocess.worker import load_and_prepare
 from .extract import resolve_lead
 from .hybrid import (
@@ -137,12 +137,7 @@ def plan_jobs(data: Path, options: HybridOptions) -> list[HybridJob]:
         for row in csv.DictReader(fh):
             by_record.setdefault(row["record"], []).append((row["path"], int(row["start"]), row["split"]))
     opts = meta["options"]
-    refs = {
-        r.record_id: r
-        for r in discover(
-            Path(meta["input"]), meta["format"], opts.get("ludb_csv"), opts.get("merge_same_subject", True)
-        )
-    }
+    refs = discover_saved(meta)
     length = int(meta["window"]["length_samples"])
     return [
         HybridJob(

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from ..preprocess.config import PreprocessConfig
 from ..preprocess.pipeline import run, write_summary
-from ..preprocess.readers import RecordRef, discover
+from ..preprocess.readers import RecordRef, discover_saved
 from ..preprocess.worker import load_and_prepare
 from .extract import DELINEATIONS, extract_features, resolve_lead
 from .hybrid_pipeline import add_hybrid_channels
@@ -177,9 +177,7 @@ def plan_jobs(data: Path, options: FeatureOptions) -> tuple[list[RecordJob], dic
 
 
 def _record_refs(meta: dict[str, Any]) -> dict[str, RecordRef]:
-    opts = meta["options"]
-    refs = discover(Path(meta["input"]), meta["format"], opts.get("ludb_csv"), opts.get("merge_same_subject", True))
-    return {r.record_id: r for r in refs}
+    return discover_saved(meta)
 
 
 def run_jobs(jobs: Sequence[RecordJob], options: FeatureOptions) -> tuple[dict[str, dict[str, Any]], int]:

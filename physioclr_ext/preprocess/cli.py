@@ -8,9 +8,19 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .config import FORMATS, PRESET_HELP, PRESETS, SPLITS, PreprocessConfig, parse_pca
+from .config import (
+    FORMATS,
+    LABELS_KINDS,
+    PRESET_HELP,
+    PRESETS,
+    PTBXL_LABEL_SET_NAMES,
+    SPLITS,
+    PreprocessConfig,
+    parse_pca,
+)
 from .dsp import NORMALIZE_CHOICES
 from .labels import LABEL_SCHEMES
+from .labels_csv import summary_line
 from .pipeline import PreprocessError
 from .splits import SplitError
 
@@ -45,6 +55,9 @@ labels (--label-scheme auto picks by format):
   multilabel  LUDB rhythms / PhysioNet 2021 scored SNOMED classes: (1,K) multi-hot
   multiclass  npy class folders: (1,1) index of the folder name (sorted)
   none        unlabelled inputs (npy samples, generic WFDB): (1,1) zero
+  with --labels CSV (any format): one class column -> multiclass; several 0/1 columns or
+              a codes column (separated, or a dict literal as PTB-XL's scp_codes, optionally
+              mapped by --labels-map) -> multilabel; counts in preprocess.json labels.csv
 """
 
 
@@ -61,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _io_options(parser.add_argument_group("input/output"))
     _signal_options(parser.add_argument_group("signal"))
     _label_split_options(parser.add_argument_group("labels and splits"))
+    _labels_csv_options(parser.add_argument_group("labels from a CSV (every format; see labels_csv.py)"))
     _run_options(parser.add_argument_group("run"))
     return parser
 
@@ -88,6 +102,38 @@ def _io_options(group: argparse._ArgumentGroup) -> None:
         help="channel names of npy inputs (default: the 12 standard leads)",
     )
     group.add_argument("--ludb-csv", metavar="CSV", help="LUDB ludb.csv (default: found next to the input)")
+    _lead_name_options(group)
+
+
+def _lead_name_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--lead-map",
+        nargs="+",
+        type=str,
+        metavar="FROM=TO",
+        help="name channels as standard leads, for every format: FROM is a 0-based channel index or a "
+        "channel name (case-insensitive, * and ? wildcards), TO a lead or - to ignore the channel; "
+        "several entries, or ';' between them, e.g. --lead-map 'record *, signal 0=II' 1=V5. A name entry "
+        "wins over an index entry, which wins over the built-in names and aliases (MLI-MLIII, DI-DIII, "
+        "D1-D3, mod.V1/MV1, CM1-CM6, CC5; see leads.py)",
+    )
+    group.add_argument(
+        "--channels-as-records",
+        action="store_true",
+        help="take each channel as its own one-lead record <record>_ch<c>, whatever its name (single-lead "
+        "pretraining on mixed sources); needs one --leads name, under which every channel is stored; "
+        "the channels of a record share its patient and split",
+    )
+    group.add_argument(
+        "--pad-short",
+        nargs="?",
+        const="zeros",
+        choices=("zeros", "mask"),
+        help="records shorter than one window become one window instead of being skipped (counted as "
+        "too_short): 'zeros' (default) writes it zero-padded at the end to the full length, normalised on its "
+        "real samples; 'mask' writes the real length to the .mat and manifest, so that fairseq-signals pads "
+        "and masks it in its collater (needs task.enable_padding=true, else a batch is cropped to it)",
+    )
 
 
 def _signal_options(group: argparse._ArgumentGroup) -> None:
@@ -186,6 +232,82 @@ def _label_split_options(group: argparse._ArgumentGroup) -> None:
     )
 
 
+def _labels_csv_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--labels",
+        dest="labels_csv",
+        metavar="CSV",
+        help="labels CSV, one row per record: a record column (id, file name or path relative to --input, "
+        "extension optional) and the labels; a BOM, a missing header row, blank rows and whitespace are handled; "
+        "rows naming no record and records missing from it are counted in preprocess.json",
+    )
+    group.add_argument(
+        "--labels-record-column",
+        metavar="COL",
+        help="record column, a name or 0-based index (default: record, filename, ecg_id, id, ... or the first column)",
+    )
+    group.add_argument(
+        "--labels-column",
+        dest="labels_columns",
+        nargs="+",
+        metavar="COL",
+        help="label column(s): one (a class, or codes) or several 0/1 columns (multi-label) "
+        "(default: every other column)",
+    )
+    group.add_argument(
+        "--labels-kind",
+        choices=LABELS_KINDS,
+        help="class: one label per record (multiclass); multihot: several 0/1 columns; codes: separated codes "
+        "or a dict literal {'NORM': 100.0} (multilabel); auto (default) decides from the columns",
+    )
+    group.add_argument(
+        "--labels-separator", metavar="CHARS", help=f"characters separating codes (default: {_d('labels_separator')})"
+    )
+    group.add_argument(
+        "--labels-map",
+        metavar="CSV",
+        help="code -> class table (PTB-XL's scp_statements.csv); codes without a class are dropped and counted",
+    )
+    group.add_argument(
+        "--labels-map-columns",
+        nargs=2,
+        metavar=("CODE", "CLASS"),
+        help="its code and class columns (default: the first two; CLASS = CODE keeps the code)",
+    )
+    group.add_argument("--labels-map-where", metavar="COL", help="keep only map rows whose COL is 1 (e.g. diagnostic)")
+    group.add_argument(
+        "--ptbxl-labels",
+        choices=PTBXL_LABEL_SET_NAMES,
+        help="PTB-XL label set from scp_statements.csv (with --preset ptbxl: superdiagnostic)",
+    )
+    group.add_argument(
+        "--labels-min-likelihood",
+        type=float,
+        metavar="P",
+        help="drop dict-literal codes with a likelihood below P (default: keep all, the PTB-XL benchmark's rule)",
+    )
+    group.add_argument(
+        "--labels-empty",
+        choices=("drop", "keep"),
+        help="records whose labels are empty after mapping: drop (default, counted) or keep as all-zero",
+    )
+    group.add_argument(
+        "--patient-column",
+        dest="labels_patient_column",
+        metavar="COL",
+        help="patient column of the labels CSV (default: patient, patient_id, subject or subject_id if present)",
+    )
+    group.add_argument(
+        "--split-column",
+        dest="labels_split_column",
+        metavar="COL",
+        help="split column of the labels CSV: train/valid/test or fold numbers (implies --split column)",
+    )
+    group.add_argument(
+        "--fold-split", metavar="SPEC", help=f"folds of --split-column to splits (default: {_d('fold_split')})"
+    )
+
+
 def _run_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--workers", type=int, metavar="N", help="parallel processes (default: min(4, cpu count))")
     group.add_argument("--compress", action="store_true", help="zlib-compress the .mat files")
@@ -271,8 +393,16 @@ def report(summary: dict[str, Any]) -> None:
         )
     quality = summary["quality"]
     print(f"  windows dropped={quality['windows_dropped']} by reason {quality['dropped_by_reason']}")
+    if records.get("too_short") or records.get("padded"):
+        short, padded = records["too_short"], records["padded"]
+        print(f"  records shorter than one window: {short} skipped (too_short), {padded} padded")
+    if summary.get("channels_as_records"):
+        channels = summary["channels_as_records"]
+        print(f"  channels as records: {channels['channel_records']} from {channels['source_records']} records")
     if "features" in summary:
         print(f"  features {summary['features']['splits']}")
+    if "csv" in summary.get("labels", {}):
+        print(f"  {summary_line(summary['labels']['csv'])}")
     if "hybrid" in summary:
         hybrid = summary["hybrid"]
         print(f"  hybrid channels: {hybrid['n_channels']} rows per window, statistics in {hybrid['stats']}")

@@ -11,11 +11,14 @@ from typing import Any
 
 from .dsp import NORMALIZE_CHOICES
 from .labels import LABEL_SCHEMES
-from .leads import CANONICAL_LEADS, parse_lead_list
+from .leads import CANONICAL_LEADS, parse_lead_list, parse_lead_map
 
 FORMATS = ("auto", "mitdb", "ludb", "physionet2021", "wfdb", "npy_samples", "npy_classes")
-SPLITS = ("random", "file", "mitbih_ds1ds2")
+SPLITS = ("random", "file", "mitbih_ds1ds2", "column")
 SPLIT_NAMES = ("train", "valid", "test")
+PAD_SHORT_CHOICES = ("zeros", "mask")
+LABELS_KINDS = ("auto", "class", "multihot", "codes")
+PTBXL_LABEL_SET_NAMES = ("superdiagnostic", "subdiagnostic", "diagnostic", "form", "rhythm", "all")
 # ``features_pca`` value resolved by the feature stage from the training split's size.
 PCA_AUTO = "auto"
 
@@ -67,6 +70,24 @@ PRESETS: dict[str, dict[str, Any]] = {
         "window_seconds": 10.0,
     },
 }
+# PTB-XL (Wagner et al. 2020): its folder as published; ``{input}`` is the input folder. The label set is
+# ``ptbxl_labels`` (superdiagnostic, subdiagnostic, diagnostic, form, rhythm, all); strat_fold 1-8/9/10.
+PRESETS["ptbxl"] = {
+    "format": "wfdb",
+    "sample_rate": 500,
+    "window_seconds": 10.0,
+    "normalize": "per_lead",
+    "leads": CANONICAL_LEADS,
+    "labels_csv": "{input}/ptbxl_database.csv",
+    "labels_record_column": "filename_hr",
+    "labels_columns": ("scp_codes",),
+    "labels_kind": "codes",
+    "labels_map": "{input}/scp_statements.csv",
+    "ptbxl_labels": "superdiagnostic",
+    "labels_patient_column": "patient_id",
+    "labels_split_column": "strat_fold",
+    "split": "column",
+}
 PRESET_HELP: dict[str, str] = {
     "fairseq_signals": "500 Hz, 5 s windows, per-lead z-score, 12 leads (fairseq-signals/ECG-FM)",
     "st_mem": "250 Hz, 0.67-40 Hz order-5 zero-phase Butterworth, per_sample z-score, 12 leads, 10 s windows (ST-MEM)",
@@ -76,6 +97,9 @@ PRESET_HELP: dict[str, str] = {
     "no normalisation (ECG-JEPA); add --hybrid-channels for its 19-channel hybrid input",
     "lfbt": "500 Hz, 10 s windows (5000 samples), 8 leads II III V1-V6, one z-score per ECG, no filter (LFBT; "
     "rate and length are this package's choice: the original does not state them)",
+    "ptbxl": "PTB-XL folder as published: records500/ (filename_hr; records100/ when only it exists), "
+    "ptbxl_database.csv, scp_statements.csv; 500 Hz, 10 s, 12 leads, per-lead z-score; --ptbxl-labels "
+    "superdiagnostic (default), subdiagnostic, diagnostic, form, rhythm or all; strat_fold 1-8 train, 9 valid, 10 test",
 }
 # Options that change what is written for a record; a resume marker is only
 # reused when these (and the record's idx/patient/labels) are unchanged.
@@ -145,6 +169,30 @@ class PreprocessConfig:
     features_delineation: str = "dwt"
     # Append the 11 hybrid channels from lead II (``features.hybrid``) to every window, z-scored on train.
     hybrid_channels: bool = False
+    # Channel name or 0-based index -> standard lead, ``FROM=TO`` entries (``leads.parse_lead_map``).
+    lead_map: tuple[str, ...] = ()
+    # Each channel of a record becomes its own one-lead record (``leads`` must then name one lead).
+    channels_as_records: bool = False
+    # Records shorter than one window: ``None`` skips them (counted as ``too_short``); ``"zeros"`` writes one
+    # full-length window zero-padded at the end; ``"mask"`` writes the real length, for fairseq-signals to pad
+    # and mask in its collater (``task.enable_padding=true``).
+    pad_short: str | None = None
+    # Labels (and patients, splits) from a CSV, for every format (``labels_csv`` module); ``{input}`` in a
+    # path is the input folder. Column options take a name or a 0-based index; ``None`` picks by name.
+    labels_csv: str | None = None
+    labels_record_column: str | None = None
+    labels_columns: tuple[str, ...] | None = None
+    labels_kind: str = "auto"
+    labels_separator: str = ",;|"
+    labels_map: str | None = None
+    labels_map_columns: tuple[str, str] | None = None
+    labels_map_where: str | None = None
+    ptbxl_labels: str | None = None
+    labels_min_likelihood: float | None = None
+    labels_empty: str = "drop"
+    labels_patient_column: str | None = None
+    labels_split_column: str | None = None
+    fold_split: str = "1-8:train,9:valid,10:test"
 
     @classmethod
     def from_preset(cls, preset: str | None, **options: Any) -> PreprocessConfig:
@@ -167,6 +215,15 @@ class PreprocessConfig:
             self.lead_names = tuple(str(n) for n in self.lead_names)
         if self.split_file is not None and self.split == "random":
             self.split = "file"
+        if self.labels_split_column is not None and self.split == "random":
+            self.split = "column"
+        if self.labels_columns is not None:
+            self.labels_columns = (
+                (self.labels_columns,) if isinstance(self.labels_columns, str) else tuple(self.labels_columns)
+            )
+        self.lead_map = tuple(str(e) for e in ([self.lead_map] if isinstance(self.lead_map, str) else self.lead_map))
+        if isinstance(self.pad_short, bool):  # pad_short=True means the default padding
+            self.pad_short = "zeros" if self.pad_short else None
         self.validate()
 
     def validate(self) -> None:
@@ -194,6 +251,8 @@ class PreprocessConfig:
         if self.workers < 1:
             raise ValueError("workers must be >= 1")
         _check_pca(self.features_pca)
+        _check_lead_options(self)
+        _check_labels_csv(self)
         if self.features_delineation not in ("dwt", "prominence", "cwt"):
             raise ValueError(f"features_delineation must be dwt, prominence or cwt, not {self.features_delineation!r}")
 
@@ -207,6 +266,9 @@ class PreprocessConfig:
         subset = {key: options[key] for key in _RECORD_OPTIONS}
         if self.hybrid_channels:  # only when set, so the hashes of earlier outputs stay valid
             subset["hybrid_channels"] = True
+        for name in ("lead_map", "channels_as_records", "pad_short"):  # likewise
+            if options[name]:
+                subset[name] = options[name]
         return hashlib.sha256(json.dumps(subset, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -235,6 +297,28 @@ def _check_pca(pca: object) -> None:
         return
     if isinstance(pca, bool) or not isinstance(pca, int) or pca < 1:
         raise ValueError(f"features_pca must be None, {PCA_AUTO!r} or an integer >= 1, not {pca!r}")
+
+
+def _check_lead_options(config: PreprocessConfig) -> None:
+    """``lead_map`` parses, ``pad_short`` is known, ``channels_as_records`` has one output lead."""
+    parse_lead_map(config.lead_map)
+    if config.pad_short is not None:
+        _choice("pad_short", config.pad_short, PAD_SHORT_CHOICES)
+    if config.channels_as_records and len(config.leads) != 1:
+        raise ValueError(
+            "channels_as_records writes one row per window: give one output lead name (e.g. --leads II), "
+            f"the name every channel is stored under, not {len(config.leads)} leads"
+        )
+
+
+def _check_labels_csv(config: PreprocessConfig) -> None:
+    """Choices of the labels-CSV options; ``split='column'`` needs a CSV with a split column."""
+    _choice("labels_kind", config.labels_kind, LABELS_KINDS)
+    _choice("labels_empty", config.labels_empty, ("drop", "keep"))
+    if config.ptbxl_labels is not None:
+        _choice("ptbxl_labels", config.ptbxl_labels, PTBXL_LABEL_SET_NAMES)
+    if config.split == "column" and not (config.labels_csv and config.labels_split_column):
+        raise ValueError("split 'column' needs labels_csv and labels_split_column (--labels, --split-column)")
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

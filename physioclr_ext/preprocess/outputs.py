@@ -34,7 +34,7 @@ def window_rows(markers: Sequence[Mapping[str, Any]], assignment: Mapping[str, s
                     "idx": marker["idx"],
                     "window": window["i"],
                     "start": window["start"],
-                    "size": marker["window_length"],
+                    "size": window.get("size", marker["window_length"]),
                     "split": assignment[marker["record"]],
                     "flags": ";".join(window["flags"]),
                     "label": window["label"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from tqdm import tqdm
 from . import outputs
 from .config import PreprocessConfig
 from .labels import AAMI_CLASSES, LUDB_RHYTHMS, SNOMED_NAMES, LabelSpace, order_label_names
+from .labels_csv import apply_labels_csv
 from .readers import RecordRef, detect_format, discover, natural_key
 from .splits import Plan, mitbih_ds1ds2_split, random_patient_split, read_split_file, verify_disjoint
 from .summary import build_summary
@@ -42,19 +43,30 @@ def run(config: PreprocessConfig) -> dict[str, Any]:
         fmt = detect_format(root) if config.format == "auto" else config.format
     except FileNotFoundError as exc:
         raise PreprocessError(str(exc)) from exc
-    refs = discover(root, fmt, config.ludb_csv, config.merge_same_subject)
+    refs = discover(root, fmt, config.ludb_csv, config.merge_same_subject, config.channels_as_records, config.lead_map)
     if not refs:
         raise PreprocessError(f"no {fmt} records found under {root}")
-    plan = make_plan(refs, config)
+    csv_labels = apply_labels_csv(config, root, refs) if config.labels_csv else None
+    plan = make_plan(csv_labels.refs if csv_labels else refs, config, csv_labels.splits if csv_labels else None)
+    if csv_labels:
+        plan.excluded = {**csv_labels.excluded, **plan.excluded}
     if not plan.refs:
         raise PreprocessError(f"all {len(refs)} records were excluded by the {config.split} split")
-    labels = label_space(fmt, config, plan.refs)
+    if csv_labels:
+        labels = csv_labels.label_space(config.label_scheme, config.label_set, plan.refs)
+    else:
+        labels = label_space(fmt, config, plan.refs)
     out.mkdir(parents=True, exist_ok=True)
     jobs = make_jobs(plan.refs, labels, config, fmt, out)
     markers, failures, skipped = execute(jobs, config, out)
     if not markers:
         shown = "; ".join(f"{r}: {why}" for r, why in list(failures.items())[:10])
         raise PreprocessError(f"no record could be processed ({len(failures)} failed): {shown}")
+    if all(m.get("too_short") is not None for m in markers.values()):
+        raise PreprocessError(
+            f"every processed record ({len(markers)}) is shorter than one {config.window_seconds} s window; "
+            "pass --pad-short or a shorter --window-seconds"
+        )
     ordered = [markers[j.ref.record_id] for j in jobs if j.ref.record_id in markers]
     rows = outputs.window_rows(ordered, plan.assignment)
     outputs.write_manifests(out, rows)
@@ -75,6 +87,8 @@ def run(config: PreprocessConfig) -> dict[str, Any]:
         n_found=len(refs),
         extra={"cmsc_pairs": cmsc_counts, "label_counts": counts},
     )
+    if csv_labels:
+        summary["labels"]["csv"] = csv_labels.report
     write_summary(out, summary)
     return summary
 
@@ -84,13 +98,22 @@ def write_summary(output: str | Path, summary: dict[str, Any]) -> None:
     (Path(output) / "preprocess.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
-def make_plan(refs: Sequence[RecordRef], config: PreprocessConfig) -> Plan:
-    """Assign records to splits by patient and verify no patient is in two splits."""
+def make_plan(
+    refs: Sequence[RecordRef], config: PreprocessConfig, column_splits: Mapping[str, str] | None = None
+) -> Plan:
+    """Assign records to splits by patient and verify no patient is in two splits.
+
+    Args:
+        column_splits: record -> split read from the labels CSV (split method ``column``).
+    """
     record_patient = {r.record_id: r.patient for r in refs}
     plan = Plan(refs=list(refs), assignment={})
     if config.split == "random":
         patient_split = random_patient_split(list(record_patient.values()), config.split_fractions, config.seed)
         plan.assignment = {r: patient_split[p] for r, p in record_patient.items()}
+    elif config.split == "column":
+        plan.assignment = {r: s for r, s in (column_splits or {}).items() if r in record_patient}
+        plan.excluded = {r: "no_split_in_labels_csv" for r in record_patient if r not in plan.assignment}
     elif config.split == "file":
         plan.assignment, plan.unmatched_split_ids = read_split_file(str(config.split_file), record_patient)
         plan.excluded = {r: "not_in_split_file" for r in record_patient if r not in plan.assignment}

@@ -7,6 +7,7 @@ in physical units (mV) inside a worker process.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .labels import LUDB_RHYTHMS, clean_statement, map_snomed
-from .leads import CANONICAL_LEADS
+from .leads import CANONICAL_LEADS, parse_lead_map, resolve_lead_names
 
 # MIT-BIH records 201 and 202 were recorded from the same subject.
 MITDB_SAME_SUBJECT = {"202": "201"}
@@ -32,6 +33,8 @@ class RecordRef:
         format: reader name.
         patient: patient id (string).
         labels: record-level label names (empty for beat-annotated/unlabelled data).
+        channel: with ``channels_as_records``, the one channel (0-based) this record is; else ``None``.
+        source: with ``channels_as_records``, the id of the record the channel comes from.
     """
 
     record_id: str
@@ -39,6 +42,8 @@ class RecordRef:
     format: str
     patient: str
     labels: tuple[str, ...] = ()
+    channel: int | None = None
+    source: str | None = None
 
 
 @dataclass
@@ -104,13 +109,55 @@ def detect_format(root: Path) -> str:
     raise FileNotFoundError(f"no ECG records (*.hea or *.npy) found under {root}")
 
 
-def discover(root: Path, fmt: str, ludb_csv: str | None = None, merge_same_subject: bool = True) -> list[RecordRef]:
-    """All records of ``root`` in format ``fmt``, in natural order of their ids."""
+def discover(
+    root: Path,
+    fmt: str,
+    ludb_csv: str | None = None,
+    merge_same_subject: bool = True,
+    channels_as_records: bool = False,
+    lead_map: Sequence[str] = (),
+) -> list[RecordRef]:
+    """All records of ``root`` in format ``fmt``, in natural order of their ids.
+
+    With ``channels_as_records`` every channel is its own record ``<id>_ch<c>`` (see :func:`expand_channels`).
+    """
     if fmt in ("npy_samples", "npy_classes"):
         refs = _discover_npy(root, fmt)
     else:
         refs = _discover_wfdb(root, fmt, ludb_csv, merge_same_subject)
-    return sorted(refs, key=lambda r: natural_key(r.record_id))
+    refs = sorted(refs, key=lambda r: natural_key(r.record_id))
+    return expand_channels(refs, lead_map) if channels_as_records else refs
+
+
+def expand_channels(refs: Sequence[RecordRef], lead_map: Sequence[str] = ()) -> list[RecordRef]:
+    """One ref per channel, ``<id>_ch<c>``, with the record's patient and labels (so the channels of a
+    record share a split); channels that ``lead_map`` drops are left out. The channel count comes from the
+    header (WFDB) or the array's shape (npy) only; a record whose count cannot be read stays whole and
+    fails later as unreadable."""
+    entries = parse_lead_map(lead_map)
+    out: list[RecordRef] = []
+    for ref in refs:
+        try:
+            names = _channel_names(ref)
+        except Exception:  # noqa: BLE001 - reported by the worker, which reads the record again
+            out.append(ref)
+            continue
+        leads, how = resolve_lead_names(names, entries)
+        for channel, kind in enumerate(how):
+            if kind != "dropped":
+                rid = f"{ref.record_id}_ch{channel}"
+                out.append(dataclasses.replace(ref, record_id=rid, channel=channel, source=ref.record_id))
+    return out
+
+
+def _channel_names(ref: RecordRef) -> list[str]:
+    """The channel names of a record without reading its samples (``channel <c>`` for unnamed npy)."""
+    if ref.format in ("npy_samples", "npy_classes"):
+        shape = np.load(ref.path, mmap_mode="r", allow_pickle=False).shape
+        return [f"channel {c}" for c in range(shape[0])]
+    import wfdb
+
+    return [str(name) for name in wfdb.rdheader(ref.path).sig_name]
 
 
 def natural_key(text: str) -> tuple:
@@ -188,11 +235,20 @@ def _ludb_labels(hea: Path, from_csv: list[str]) -> tuple[str, ...]:
 
 
 def read_record(
-    ref: RecordRef, with_beats: bool, npy_fs: float | None = None, npy_leads: Sequence[str] | None = None
+    ref: RecordRef,
+    with_beats: bool,
+    npy_fs: float | None = None,
+    npy_leads: Sequence[str] | None = None,
+    npy_unnamed: bool = False,
 ) -> Record:
-    """Load one record's signal (mV) and, for MIT-BIH with ``with_beats``, its beat annotation."""
+    """Load one record's signal (mV) and, for MIT-BIH with ``with_beats``, its beat annotation.
+
+    Args:
+        npy_unnamed: npy channels without ``npy_leads`` (and not 12 of them) are named ``channel <c>``
+            instead of failing (for ``--lead-map`` by index and ``--channels-as-records``).
+    """
     if ref.format in ("npy_samples", "npy_classes"):
-        return _read_npy(ref, npy_fs, npy_leads)
+        return _read_npy(ref, npy_fs, npy_leads, npy_unnamed)
     import wfdb
 
     rec = wfdb.rdrecord(ref.path)
@@ -208,13 +264,31 @@ def read_record(
     return record
 
 
-def _read_npy(ref: RecordRef, fs: float | None, leads: Sequence[str] | None) -> Record:
+def _read_npy(ref: RecordRef, fs: float | None, leads: Sequence[str] | None, unnamed: bool = False) -> Record:
     if fs is None:
         raise ValueError("npy input needs --input-sample-rate (or --sample-rate)")
     signal = np.load(ref.path, allow_pickle=False)
     if signal.ndim != 2 or signal.size == 0:
         raise ValueError(f"wrong shape {signal.shape}: expected (leads, length)")
     names = list(leads) if leads else (list(CANONICAL_LEADS) if signal.shape[0] == 12 else None)
+    if names is None and unnamed:
+        names = [f"channel {c}" for c in range(signal.shape[0])]
     if names is None or len(names) != signal.shape[0]:
         raise ValueError(f"wrong shape {signal.shape}: {len(names or [])} lead names given (--lead-names)")
     return Record(ref.record_id, signal.astype(np.float64), names, float(fs))
+
+
+def discover_saved(meta: dict) -> dict[str, RecordRef]:
+    """``{record id: ref}`` of a finished run, discovered again with the options saved in its
+    ``preprocess.json`` (``meta``), so that later stages (features, hybrid channels) see the same
+    records, channel records and lead names as preprocessing did."""
+    opts = meta.get("options", {})
+    refs = discover(
+        Path(meta["input"]),
+        meta["format"],
+        opts.get("ludb_csv"),
+        opts.get("merge_same_subject", True),
+        channels_as_records=bool(opts.get("channels_as_records", False)),
+        lead_map=tuple(opts.get("lead_map") or ()),
+    )
+    return {r.record_id: r for r in refs}

@@ -91,6 +91,7 @@ def build_summary(
     for split in SPLIT_NAMES:
         splits[split]["cmsc_pairs"] = extra["cmsc_pairs"][split]
     first = markers[0]
+    too_short = {m["record"]: m["too_short"] for m in markers if m.get("too_short") is not None}
     return {
         "version": package_version(),
         "output_format_version": OUTPUT_FORMAT_VERSION,
@@ -115,7 +116,9 @@ def build_summary(
             "found": n_found,
             "excluded": len(plan.excluded),
             "planned": len(plan.refs),
-            "succeeded": len(markers),
+            "succeeded": len(markers) - len(too_short),
+            "too_short": len(too_short),
+            "padded": sum(m.get("padded") is not None for m in markers),
             "failed": len(failures),
             "skipped_existing": len(skipped),
             "processed": len(markers) - len(skipped),
@@ -134,4 +137,27 @@ def build_summary(
         "failed_records": [{"record": r, "reason": why} for r, why in failures.items()],
         "quality": quality_counts(markers, config.quality),
         "missing_leads": missing_leads(markers),
+        "too_short_records": too_short,
+        "padded_records": {m["record"]: m["padded"] for m in markers if m.get("padded") is not None},
+        "lead_names": lead_name_counts(markers),
+        "channels_as_records": channel_counts(markers) if config.channels_as_records else None,
     }
+
+
+def lead_name_counts(markers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """How the channels of the processed records were named: channels per way (``standard``, ``alias``,
+    ``lead_map``, ``dropped``, ``unrecognised``, ``channel``), and per raw name its lead and record count."""
+    by_how: Counter[str] = Counter()
+    names: dict[str, dict[str, Any]] = {}
+    for marker in markers:
+        for raw, lead, how in marker.get("lead_sources", []):
+            by_how[how] += 1
+            entry = names.setdefault(raw, {"lead": lead, "how": how, "records": 0})
+            entry["records"] += 1
+    return {"channels_by_how": dict(sorted(by_how.items())), "names": dict(sorted(names.items()))}
+
+
+def channel_counts(markers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``channels_as_records``: source records, channel records and channels per source record."""
+    per_source = Counter(str(m.get("source_record") or m["record"]) for m in markers)
+    return {"source_records": len(per_source), "channel_records": len(markers), "per_source": dict(per_source)}

@@ -18,7 +18,7 @@ import scipy.io
 from . import dsp
 from .config import PreprocessConfig
 from .labels import LabelSpace, window_aami_class, window_beats
-from .leads import select_leads
+from .leads import parse_lead_map, resolve_lead_names, select_leads
 from .readers import Record, RecordRef, read_record
 from .windows import QualityThresholds, quality_flags, raw_bounds, window_geometry, window_starts
 
@@ -101,6 +101,7 @@ class PreparedRecord:
         missing: names of the output leads the record lacks (zero rows).
         leads: names of the ``L`` rows (``config.leads``).
         sample_rate: rate of ``signal`` in Hz.
+        lead_sources: how each channel of ``record`` was named (:func:`channel_leads`).
     """
 
     record: Record
@@ -110,6 +111,7 @@ class PreparedRecord:
     missing: list[str]
     leads: tuple[str, ...]
     sample_rate: int
+    lead_sources: tuple[tuple[str, str | None, str], ...] = ()
 
 
 def load_and_prepare(ref: RecordRef, config: PreprocessConfig, beats: bool = False) -> PreparedRecord:
@@ -128,20 +130,42 @@ def load_and_prepare(ref: RecordRef, config: PreprocessConfig, beats: bool = Fal
         ((12, 15000), ('I', 'II'), 500)
     """
     record = _read(ref, config, beats)
-    raw, signal, present, missing = _prepare(record, config)
-    return PreparedRecord(record, raw, signal, present, missing, tuple(config.leads), int(config.sample_rate))
+    sources = channel_leads(record, config, ref.channel)
+    raw, signal, present, missing = _prepare(record, config, ref.channel)
+    return PreparedRecord(record, raw, signal, present, missing, tuple(config.leads), int(config.sample_rate), sources)
+
+
+def channel_leads(
+    record: Record, config: PreprocessConfig, channel: int | None = None
+) -> tuple[tuple[str, str | None, str], ...]:
+    """``(raw name, standard lead or None, how)`` per channel of ``record``, ``how`` as in
+    :func:`~.leads.resolve_lead_names`; with ``channel`` (``channels_as_records``) only that channel, named
+    ``config.leads[0]`` and marked ``"channel"``."""
+    leads, how = resolve_lead_names(record.lead_names, parse_lead_map(config.lead_map))
+    rows = tuple(zip(map(str, record.lead_names), leads, how))
+    if channel is None:
+        return rows
+    if not 0 <= channel < len(rows):
+        raise BadRecord(f"wrong shape: no channel {channel} (has {record.lead_names})")
+    return ((rows[channel][0], config.leads[0], "channel"),)
 
 
 def _read(ref: RecordRef, config: PreprocessConfig, beats: bool) -> Record:
     """The record at its native rate; a read failure becomes :class:`BadRecord`."""
     try:
-        return read_record(ref, beats, config.input_sample_rate or config.sample_rate, config.lead_names)
+        unnamed = bool(config.lead_map) or config.channels_as_records
+        return read_record(ref, beats, config.input_sample_rate or config.sample_rate, config.lead_names, unnamed)
     except Exception as exc:
         raise BadRecord(f"unreadable: {type(exc).__name__}: {exc}") from exc
 
 
-def _prepare(record: Record, cfg: PreprocessConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def _prepare(
+    record: Record, cfg: PreprocessConfig, channel: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Lead-select, fill NaN, filter and resample.
+
+    Args:
+        channel: with ``channels_as_records``, the one channel to take (as ``cfg.leads[0]``, ``L = 1``).
 
     Returns:
         raw ``(L, T_in)`` lead-selected signal, processed ``(L, T_out)`` signal,
@@ -149,7 +173,11 @@ def _prepare(record: Record, cfg: PreprocessConfig) -> tuple[np.ndarray, np.ndar
     """
     if record.signal.ndim != 2 or record.signal.shape[1] == 0 or record.fs <= 0:
         raise BadRecord(f"wrong shape {record.signal.shape} or sampling rate {record.fs}")
-    raw, present, missing = select_leads(record.signal, record.lead_names, cfg.leads)
+    missing: list[str]
+    if channel is not None:
+        raw, present, missing = record.signal[channel : channel + 1].astype(np.float64), np.ones(1, bool), []
+    else:
+        raw, present, missing = select_leads(record.signal, record.lead_names, cfg.leads, parse_lead_map(cfg.lead_map))
     # A lead without a single valid sample carries no information: treat it as missing.
     all_nan = present & np.isnan(raw).all(axis=1)
     if all_nan.any():
@@ -174,20 +202,31 @@ def _process(job: Job) -> dict[str, Any]:
     record, raw, signal, present = prepared.record, prepared.raw, prepared.signal, prepared.present
     length, hop = window_geometry(cfg.sample_rate, cfg.window_seconds, cfg.overlap_seconds)
     starts = window_starts(signal.shape[1], length, hop)
-    if starts.size == 0:
-        seconds = raw.shape[1] / record.fs
-        raise BadRecord(f"too_short: {seconds:.2f} s < one {cfg.window_seconds} s window")
+    seconds = raw.shape[1] / record.fs
+    short = starts.size == 0
+    if short and cfg.pad_short is not None:
+        starts = np.zeros(1, dtype=np.int64)
     thresholds = QualityThresholds(cfg.flat_threshold, cfg.saturation_threshold)
     windows = []
     for i, start in enumerate(starts.tolist()):
         lo, hi = raw_bounds(start, length, cfg.sample_rate, record.fs, raw.shape[1])
         window = _window_entry(job, record, raw[:, lo:hi], present, thresholds, (i, start, lo, hi))
+        if short:
+            window["size"] = length if cfg.pad_short == "zeros" else int(signal.shape[1])
+            window["valid_samples"] = int(signal.shape[1])
         if window["kept"]:
             feats = dsp.normalize(signal[:, start : start + length], cfg.normalize, present)
+            if short and cfg.pad_short == "zeros":  # normalised on the real samples, then zeros appended
+                feats = np.pad(feats, ((0, 0), (0, length - feats.shape[1])))
             _write_mat(Path(job.output) / window["path"], feats, job, window["label"])
         windows.append(window)
     return {
         "record": job.ref.record_id,
+        "source_record": job.ref.source,
+        "channel": job.ref.channel,
+        "lead_sources": [list(row) for row in prepared.lead_sources],
+        "too_short": round(seconds, 3) if short and cfg.pad_short is None else None,
+        "padded": cfg.pad_short if short and cfg.pad_short is not None else None,
         "key": job.key,
         "idx": job.idx,
         "patient": job.ref.patient,

@@ -293,3 +293,12 @@ def test_collapse_table_has_a_row_per_task_method_and_arm():
     text = table.render_collapse({"a": {"ecg_jepa": {"pretrained": report, "random": {**report, "dim": 8.0}}}})
     rows = [line for line in text.splitlines() if line.startswith("| a |")]
     assert rows == ["| a | ecg_jepa | pretrained | 0.25 | 12.3 | 64 |", "| a | ecg_jepa | random | 0.25 | 12.3 | 8 |"]
+
+
+def test_sources_without_lead_names_join_the_one_lead_pool_channel_by_channel():
+    for key in ("pool_qtdb", "pool_svdb"):
+        source = methods.SOURCES[key]
+        assert methods.source_options(source)["channels_as_records"] is True
+        assert key in methods.pool_sources(methods.CONTRACTS["one_lead"])
+        assert key not in methods.pool_sources(methods.CONTRACTS["twelve_lead"])
+    assert "channels_as_records" not in methods.source_options(methods.SOURCES["pool_ptbxl"])

@@ -71,7 +71,8 @@ def test_quality_drop_counts_reasons_and_bad_records(npy_input, tmp_path):
     assert [r["window"] for r in rows_of(tmp_path / "out")] == ["0", "4"]
     assert summary["quality"]["dropped_by_reason"] == {"flat": 1, "nan": 1, "saturated": 1}
     failed = {f["record"]: f["reason"] for f in summary["failed_records"]}
-    assert failed["short"].startswith("too_short") and failed["nans"] == "nan_only"
+    assert "short" not in failed and failed["nans"] == "nan_only"  # too short: skipped, not failed (issue 16)
+    assert summary["too_short_records"] == {"short": 1.0} and summary["records"]["too_short"] == 1
     missing = summary["missing_leads"]
     assert missing["records"]["rec"] == ["I", "III", "aVR", "aVL", "aVF", "V2", "V3", "V4", "V5", "V6"]
     mat = scipy.io.loadmat(tmp_path / "out" / "mat" / "rec_4.mat")
