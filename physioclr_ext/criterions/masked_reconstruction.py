@@ -3,7 +3,9 @@
 A thin adapter: read ``pred``, ``target`` and ``mask`` from the model output ((B, N, P) / (B, N), or
 (B, C, N, P) / (B, C, N) with leads kept apart), call
 :func:`physioclr_ext.losses.masked_reconstruction.masked_reconstruction_loss` with ``reduction="sum"``
-and return the number of masked patches as ``sample_size``. fairseq-signals' trainer divides the
+and return the number of masked patches as ``sample_size``. The target normalisation uses the model's
+convention for the variance (``target_var_unbiased``: ST-MEM unbiased, MAE biased) unless ``unbiased_var``
+says otherwise. fairseq-signals' trainer divides the
 summed gradients by the summed ``sample_size`` of all data-parallel workers, so the update is exactly
 the mean error over every masked patch of the global batch.
 """
@@ -25,6 +27,13 @@ class MaskedReconstructionCriterionConfig(Dataclass):
         default=True, metadata={"help": "normalise each target patch by its own mean and std (MAE norm_pix_loss)"}
     )
     eps: float = field(default=1e-6, metadata={"help": "variance epsilon of the target normalisation"})
+    unbiased_var: Optional[bool] = field(
+        default=None,
+        metadata={
+            "help": "normalise targets with the unbiased variance (ST-MEM) or the biased one (MAE); null: the "
+            "model's own convention (its `target_var_unbiased` attribute: true for st_mem, false for ecg_mae)"
+        },
+    )
 
 
 @register_criterion("masked_reconstruction", dataclass=MaskedReconstructionCriterionConfig)
@@ -32,11 +41,21 @@ class MaskedReconstructionCriterion(BaseCriterion):
     def __init__(self, cfg: MaskedReconstructionCriterionConfig, task: Any) -> None:
         super().__init__(task)
         self.norm_target, self.eps = cfg.norm_target, cfg.eps
+        self.unbiased_var = cfg.unbiased_var
 
     def forward(self, model: Any, sample: Dict[str, Any], reduce: bool = True) -> Tuple[torch.Tensor, int, Dict]:
         out = model(**sample["net_input"])
+        unbiased = self.unbiased_var
+        if unbiased is None:
+            unbiased = bool(getattr(model, "target_var_unbiased", False))
         loss, logs = masked_reconstruction_loss(
-            out["pred"], out["target"], out["mask"], norm_target=self.norm_target, eps=self.eps, reduction="sum"
+            out["pred"],
+            out["target"],
+            out["mask"],
+            norm_target=self.norm_target,
+            eps=self.eps,
+            reduction="sum",
+            unbiased=unbiased,
         )
         n_masked = int(logs["n_masked"])
         n_visible = int(out["mask"].numel()) - n_masked

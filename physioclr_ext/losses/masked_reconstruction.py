@@ -2,7 +2,9 @@
 
 He, Chen, Xie, Li, Dollar, Girshick, "Masked Autoencoders Are Scalable Vision Learners", CVPR 2022
 (arXiv 2111.06377): mean squared error on the masked patches only, optionally against targets
-normalised per patch (``norm_pix_loss``). ST-MEM (Na et al., ICLR 2024) trains with the same loss.
+normalised per patch (``norm_pix_loss``). ST-MEM (Na et al., ICLR 2024) trains with the same loss, except
+that its target normalisation divides by the unbiased variance (``torch.var``'s default, ``/(P - 1)``) where
+MAE uses the biased one (``/P``): ``unbiased=True`` reproduces ST-MEM.
 """
 
 from __future__ import annotations
@@ -15,17 +17,18 @@ from torch import Tensor
 __all__ = ["masked_reconstruction_loss", "normalize_patches"]
 
 
-def normalize_patches(target: Tensor, eps: float = 1e-6) -> Tensor:
-    """Per-patch standardisation ``(t - mean) / sqrt(var + eps)`` over the last dim (biased variance).
+def normalize_patches(target: Tensor, eps: float = 1e-6, unbiased: bool = False) -> Tensor:
+    """Per-patch standardisation ``(t - mean) / sqrt(var + eps)`` over the last dim.
 
-    ``(..., P) -> (..., P)``; MAE's ``norm_pix_loss`` target.
+    ``(..., P) -> (..., P)``; the ``norm_pix_loss`` target. ``var`` is the biased variance (``/P``, MAE) or,
+    with ``unbiased``, the unbiased one (``/(P - 1)``, ST-MEM).
 
     Example:
         >>> normalize_patches(torch.tensor([[1.0, 3.0]]))
         tensor([[-1.0000,  1.0000]])
     """
     mean = target.mean(dim=-1, keepdim=True)
-    var = target.var(dim=-1, unbiased=False, keepdim=True)
+    var = target.var(dim=-1, unbiased=unbiased, keepdim=True)
     return (target - mean) / (var + eps).sqrt()
 
 
@@ -45,6 +48,7 @@ def masked_reconstruction_loss(
     norm_target: bool = True,
     eps: float = 1e-6,
     reduction: str = "mean",
+    unbiased: bool = False,
 ) -> Tuple[Tensor, Dict[str, Union[float, int]]]:
     """MSE on masked patches: per-patch error = mean over ``P`` of the squared error, averaged over masked patches.
 
@@ -56,6 +60,7 @@ def masked_reconstruction_loss(
         eps: variance epsilon of the normalisation.
         reduction: ``"mean"`` (mean over masked patches) or ``"sum"`` (their sum, for a caller that divides
             by the number of masked patches itself, e.g. fairseq's ``sample_size``).
+        unbiased: normalise targets with the unbiased variance (ST-MEM) instead of the biased one (MAE).
 
     Returns:
         ``(loss, logs)``: the scalar loss (only masked patches carry gradient) and ``loss_masked``
@@ -78,7 +83,7 @@ def masked_reconstruction_loss(
             f"shapes do not match: pred {tuple(pred.shape)}, target {tuple(target.shape)}, mask {tuple(mask.shape)}"
         )
     if norm_target:
-        target = normalize_patches(target, eps)
+        target = normalize_patches(target, eps, unbiased)
     error = (pred - target.detach()).pow(2).mean(dim=-1)  # (B, N)
     weight = mask.to(error.dtype)
     n_masked = int(mask.sum())

@@ -11,6 +11,10 @@ Composition only; the network is :class:`physioclr_ext.modules.st_mem.STMEM`, th
   the crops at ``crop_starts`` (0, 125, 250), which with a linear head equals ST-MEM's averaged logits.
 
 ``padding_mask`` is ignored: ST-MEM windows have a fixed length.
+
+Checkpoints trained before the port was made faithful (position table shifted by one, separate ``fc_norm``)
+load only into a model built with ``position_layout=shifted pool_norm=fc_norm decoder_block_norm_eps=1e-6``;
+loading one into the default model stops with that advice.
 """
 
 from dataclasses import dataclass
@@ -35,6 +39,22 @@ class STMEMModel(BaseModel):
         super().__init__()
         self.net = STMEM(core_config(STMEMConfig, cfg))
         self.embed_dim = cfg.embed_dim
+
+    @property
+    def target_var_unbiased(self) -> bool:
+        """ST-MEM's target normalisation convention (unbiased variance), read by ``masked_reconstruction``."""
+        return self.net.target_var_unbiased
+
+    def upgrade_state_dict_named(self, state_dict: Dict[str, Any], name: str) -> None:
+        """Stop with the fix when a checkpoint of the old layout (it has ``fc_norm``) meets the faithful model."""
+        prefix = f"{name}." if name else ""
+        if f"{prefix}net.fc_norm.weight" in state_dict and self.net.fc_norm is None:
+            raise ValueError(
+                "this st_mem checkpoint was trained before ST-MEM was made faithful to the original (it has "
+                "`fc_norm`); build the model with model.position_layout=shifted model.pool_norm=fc_norm "
+                "model.decoder_block_norm_eps=1e-6 to load it"
+            )
+        super().upgrade_state_dict_named(state_dict, name)
 
     @classmethod
     def build_model(cls, cfg: STMEMModelConfig, task: Any = None) -> "STMEMModel":

@@ -1,6 +1,9 @@
 """ST-MEM: spatio-temporal masked electrocardiogram modelling (Na, Park, Tae, Joo, ICLR 2024, arXiv 2402.09450).
 
-Re-implemented from the paper's description (reference sheet, section 2); no code of the original.
+Re-implemented from the paper's description (reference sheet, section 2) and checked against the
+equations of the original code (bakqui/ST-MEM, ``models/st_mem.py`` and ``models/encoder/st_mem_vit.py``);
+none of its code is copied. With the original's weights (:mod:`physioclr_ext.modules.st_mem_import`) the
+features agree to float precision.
 
 Input contract (preprocessing preset ``st_mem``): 12 leads in the order I, II, III, aVR, aVL, aVF,
 V1-V6, 250 Hz, 0.67-40 Hz zero-phase Butterworth, one z-score per window over all leads and time,
@@ -8,19 +11,26 @@ V1-V6, 250 Hz, 0.67-40 Hz zero-phase Butterworth, one z-score per window over al
 training (:func:`random_crop`), three crops starting at 0, 125 and 250 at test time (:func:`test_crops`).
 
 Tokens: each lead is cut into ``N = seq_len / patch_size`` patches (2250 / 75 = 30). A patch embedding
-``LayerNorm(P) -> Linear(P, D) -> LayerNorm(D)`` shared by all leads; fixed sine-cosine positions over
-``N + 2`` slots shared by all leads (slot 0 is the left SEP, slot ``N + 1`` the right SEP); one learnable
-SEP vector before and after every lead's tokens; one learnable embedding per lead added to all of that
-lead's tokens, SEPs included. Masking is MAE-style and **independent per lead**: every lead keeps
+``LayerNorm(P) -> Linear(P, D) -> LayerNorm(D)`` shared by all leads; a fixed position table of ``N + 2``
+rows shared by all leads, as the original builds it: row 0 (left SEP) and row ``N + 1`` (right SEP) are
+zero vectors and patch ``j = 0 .. N-1`` gets ``sincos(j)`` (:func:`position_table`); one learnable SEP
+vector before and after every lead's tokens; one learnable embedding per lead added to all of that lead's
+tokens, SEPs included. Masking is MAE-style and **independent per lead**: every lead keeps
 ``int(N * (1 - mask_ratio))`` patches at its own random positions, the SEPs are always kept. The kept
 tokens of all leads, ``(B, C * (n_keep + 2), D)``, go through one ViT with full self-attention.
 
 The decoder is applied **to each lead separately** with shared weights (``(B * C, N + 2, Dd)``), so it
 cannot copy a masked patch from another lead: ``Linear(D, Dd)``, a learnable mask token, fixed sine-cosine
-decoder positions, ``decoder_depth`` blocks, LayerNorm, ``Linear(Dd, P)``; SEP outputs are dropped.
-The loss (criterion ``masked_reconstruction``) is the MSE on masked patches with per-patch target
-normalisation. The downstream representation is the mean of the unmasked encoder's non-SEP tokens
-followed by a LayerNorm (:meth:`STMEM.embedding`).
+decoder positions (same layout), ``decoder_depth`` blocks (LayerNorm eps 1e-5), LayerNorm (eps 1e-6),
+``Linear(Dd, P)``; SEP outputs are dropped. The loss (criterion ``masked_reconstruction``) is the MSE on
+masked patches against targets normalised per patch with the **unbiased** variance
+(:attr:`STMEM.target_var_unbiased`). The downstream representation (:meth:`STMEM.embedding`) is the mean
+of the unmasked encoder's non-SEP block outputs followed by the encoder's own final LayerNorm, the same
+pretrained layer that normalises every token before the decoder (original ``ST_MEM_ViT``).
+
+Two options keep the layout of checkpoints trained before this was made faithful (see :class:`STMEMConfig`):
+``position_layout="shifted"`` (SEPs ``sincos(0)`` and ``sincos(N + 1)``, patch ``j`` ``sincos(j + 1)``) and
+``pool_norm="fc_norm"`` (every token through the final norm, mean, then a separate LayerNorm ``fc_norm``).
 
 Example:
     >>> model = STMEM(STMEMConfig(**ST_MEM_SIZES["vit_s"]))
@@ -38,7 +48,7 @@ from torch import Tensor, nn
 from physioclr_ext.modules.patching import patchify, random_masking, unpatchify
 from physioclr_ext.modules.transformer import Transformer, init_weights, sincos_1d
 
-__all__ = ["ST_MEM_SIZES", "STMEM", "STMEMConfig", "random_crop", "test_crops"]
+__all__ = ["ST_MEM_SIZES", "STMEM", "STMEMConfig", "position_table", "random_crop", "test_crops"]
 
 # Encoder sizes of the paper (reference sheet section 2): ViT-S and ViT-B with 64-wide heads.
 ST_MEM_SIZES: Dict[str, Dict[str, int]] = {
@@ -46,8 +56,11 @@ ST_MEM_SIZES: Dict[str, Dict[str, int]] = {
     "vit_b": {"embed_dim": 768, "depth": 12, "heads": 12},
 }
 TEST_CROP_STARTS: Tuple[int, ...] = (0, 125, 250)
-# LayerNorm epsilons: torch's default in the encoder blocks, as in the paper's encoder; 1e-6 in the decoder.
+# LayerNorm epsilons of the original: torch's default (1e-5) in every transformer block (encoder and
+# decoder) and in the encoder's final norm; 1e-6 only in the decoder's final norm.
 ENCODER_NORM_EPS, DECODER_NORM_EPS = 1e-5, 1e-6
+POSITION_LAYOUTS = ("original", "shifted")
+POOL_NORMS = ("encoder", "fc_norm")
 
 
 @dataclass
@@ -78,6 +91,45 @@ class STMEMConfig:
         default_factory=lambda: list(TEST_CROP_STARTS),
         metadata={"help": "starts of the evaluation crops whose representations are averaged"},
     )
+    position_layout: str = field(
+        default="original",
+        metadata={
+            "help": "position table: 'original' (ST-MEM: zero vectors for both SEPs, patch j gets sincos(j)) or "
+            "'shifted' (this package before the faithful port: SEPs sincos(0) and sincos(N+1), patch j sincos(j+1))"
+        },
+    )
+    pool_norm: str = field(
+        default="encoder",
+        metadata={
+            "help": "downstream pooling: 'encoder' (ST-MEM: mean of the non-SEP block outputs, then the encoder's "
+            "final LayerNorm) or 'fc_norm' (this package before: final norm on every token, mean, then a separate "
+            "LayerNorm fc_norm); 'fc_norm' is needed to load st_mem checkpoints trained before"
+        },
+    )
+    decoder_block_norm_eps: float = field(
+        default=1e-5,
+        metadata={"help": "LayerNorm eps inside the decoder blocks (ST-MEM 1e-5; 1e-6 before the faithful port)"},
+    )
+
+
+def position_table(num_patches: int, dim: int, layout: str = "original") -> Tensor:
+    """The fixed position rows of one lead's ``[SEP, patch 0 .. patch N-1, SEP]``: ``(N + 2, dim)``.
+
+    ``"original"`` (ST-MEM): rows 0 and ``N + 1`` are zero and row ``j + 1`` is :func:`sincos_1d`'s row ``j``,
+    so the SEPs carry no position and the first patch gets ``sincos(0)``. ``"shifted"``: ``sincos_1d(N + 2)``,
+    the SEPs at positions 0 and ``N + 1`` and patch ``j`` at ``j + 1``.
+
+    Example:
+        >>> table = position_table(30, 8)
+        >>> table.shape, bool(table[0].any()), bool(table[-1].any()), table[1, 4].item()
+        (torch.Size([32, 8]), False, False, 1.0)
+    """
+    if layout == "shifted":
+        return sincos_1d(num_patches + 2, dim)
+    if layout != "original":
+        raise ValueError(f"position_layout must be one of {POSITION_LAYOUTS}, got {layout!r}")
+    zero = torch.zeros(1, dim)
+    return torch.cat([zero, sincos_1d(num_patches, dim), zero])
 
 
 def _check_length(x: Tensor, seq_len: int) -> None:
@@ -144,12 +196,17 @@ class STMEM(nn.Module):
 
     pos_embed: Tensor
     decoder_pos_embed: Tensor
+    #: ST-MEM normalises its targets with the unbiased variance (``torch.var``'s default); read by the
+    #: criterion ``masked_reconstruction`` and by :meth:`reconstruct`.
+    target_var_unbiased: bool = True
 
     def __init__(self, cfg: Optional[STMEMConfig] = None) -> None:
         super().__init__()
         cfg = cfg or STMEMConfig()
         if cfg.seq_len % cfg.patch_size != 0:
             raise ValueError(f"seq_len={cfg.seq_len} must be a multiple of patch_size={cfg.patch_size}")
+        if cfg.pool_norm not in POOL_NORMS:
+            raise ValueError(f"pool_norm must be one of {POOL_NORMS}, got {cfg.pool_norm!r}")
         self.cfg = cfg
         self.num_leads, self.seq_len, self.patch_size = cfg.num_leads, cfg.seq_len, cfg.patch_size
         self.num_patches = cfg.seq_len // cfg.patch_size
@@ -158,20 +215,26 @@ class STMEM(nn.Module):
         self.patch_embed = nn.Sequential(
             nn.LayerNorm(cfg.patch_size), nn.Linear(cfg.patch_size, dim), nn.LayerNorm(dim)
         )
-        self.register_buffer("pos_embed", sincos_1d(self.num_patches + 2, dim), persistent=False)
+        self.register_buffer("pos_embed", position_table(self.num_patches, dim, cfg.position_layout), persistent=False)
         self.sep_embed = nn.Parameter(torch.zeros(dim))
         self.lead_embed = nn.Parameter(torch.zeros(cfg.num_leads, dim))
         self.encoder = Transformer(
             dim, cfg.depth, cfg.heads, cfg.mlp_ratio, cfg.qkv_bias, drop_path=cfg.drop_path, norm_eps=ENCODER_NORM_EPS
         )
-        self.fc_norm = nn.LayerNorm(dim)
+        # Only in the old layout: a norm of its own after pooling, which pretraining never trains.
+        self.fc_norm: Optional[nn.LayerNorm] = nn.LayerNorm(dim) if cfg.pool_norm == "fc_norm" else None
 
         self.decoder_embed = nn.Linear(dim, dec_dim)
         self.mask_token = nn.Parameter(torch.zeros(dec_dim))
-        self.register_buffer("decoder_pos_embed", sincos_1d(self.num_patches + 2, dec_dim), persistent=False)
+        self.register_buffer(
+            "decoder_pos_embed", position_table(self.num_patches, dec_dim, cfg.position_layout), persistent=False
+        )
         self.decoder = Transformer(
             dec_dim, cfg.decoder_depth, cfg.decoder_heads, cfg.mlp_ratio, cfg.qkv_bias, norm_eps=DECODER_NORM_EPS
         )
+        for module in self.decoder.blocks.modules():  # the blocks' eps differs from the final norm's in the original
+            if isinstance(module, nn.LayerNorm):
+                module.eps = cfg.decoder_block_norm_eps
         self.decoder_pred = nn.Linear(dec_dim, cfg.patch_size)
         self._init_weights()
 
@@ -219,16 +282,33 @@ class STMEM(nn.Module):
         latent = self.encoder(self._add_seps(kept.view(batch, leads, -1, dim)))
         return latent, mask.view(batch, leads, n), keep.view(batch, leads, -1)
 
+    def encode_blocks(self, x: Tensor) -> Tensor:
+        """All tokens without masking, before the final norm: ``(B, C, T) -> (B, C * (N + 2), D)``."""
+        tokens = self._add_seps(self._tokens(x))
+        for block in self.encoder.blocks:
+            tokens = block(tokens)
+        return tokens
+
     def encode(self, x: Tensor) -> Tensor:
-        """All tokens without masking: ``(B, C, T) -> (B, C * (N + 2), D)`` (lead by lead, SEPs included)."""
-        tokens: Tensor = self.encoder(self._add_seps(self._tokens(x)))
+        """All tokens without masking, each through the final norm as the decoder sees them:
+        ``(B, C, T) -> (B, C * (N + 2), D)`` (lead by lead, SEPs included)."""
+        tokens: Tensor = self.encoder.norm(self.encode_blocks(x))
         return tokens
 
     def embedding(self, x: Tensor) -> Tensor:
-        """The downstream representation ``(B, D)``: LayerNorm of the mean over all non-SEP tokens."""
+        """The downstream representation ``(B, C, T) -> (B, D)``.
+
+        ``pool_norm="encoder"`` (ST-MEM's ``ST_MEM_ViT``): the mean over all leads and patches of the block
+        outputs, SEPs left out, then the encoder's final LayerNorm. ``"fc_norm"``: the mean of the normalised
+        non-SEP tokens, then ``fc_norm``.
+        """
+        if self.fc_norm is None:
+            tokens = self.encode_blocks(x).view(x.shape[0], self.num_leads, self.num_patches + 2, -1)
+            pooled: Tensor = self.encoder.norm(tokens[:, :, 1:-1].mean(dim=(1, 2)))
+            return pooled
         tokens = self.encode(x).view(x.shape[0], self.num_leads, self.num_patches + 2, -1)
-        pooled: Tensor = self.fc_norm(tokens[:, :, 1:-1].mean(dim=(1, 2)))
-        return pooled
+        legacy: Tensor = self.fc_norm(tokens[:, :, 1:-1].mean(dim=(1, 2)))
+        return legacy
 
     # ----------------------------------------------------------------------------------- decoder
     def forward_decoder(self, latent: Tensor, keep: Tensor) -> Tensor:
@@ -263,18 +343,21 @@ class STMEM(nn.Module):
         generator: Optional[torch.Generator] = None,
         norm_target: bool = True,
         eps: float = 1e-6,
+        unbiased: Optional[bool] = None,
     ) -> Dict[str, Tensor]:
         """Mask, encode and decode ``x`` (B, C, T) for inspection.
 
         Returns ``original`` (B, C, T); ``masked`` (B, C, T), NaN on masked patches; ``reconstruction``
         (B, C, T), the prediction for every patch. With ``norm_target`` (a model trained on normalised patch
-        targets) each predicted patch is mapped back with its target patch's own mean and standard deviation.
+        targets) each predicted patch is mapped back with its target patch's own mean and standard deviation
+        (unbiased variance unless ``unbiased=False``; default :attr:`target_var_unbiased`).
         """
         out = self(x, mask_ratio, generator)
         pred, target, mask = out["pred"], out["target"], out["mask"]
         if norm_target:
             mean = target.mean(dim=-1, keepdim=True)
-            std = (target.var(dim=-1, unbiased=False, keepdim=True) + eps).sqrt()
+            unbiased = self.target_var_unbiased if unbiased is None else unbiased
+            std = (target.var(dim=-1, unbiased=unbiased, keepdim=True) + eps).sqrt()
             pred = pred * std + mean
         masked = target.masked_fill(mask[..., None], float("nan"))
         return {"original": x, "masked": unpatchify(masked), "reconstruction": unpatchify(pred)}

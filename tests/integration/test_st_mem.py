@@ -102,6 +102,45 @@ def test_model_config_is_the_core_config():
     assert type(net.cfg) is STMEMConfig and net.cfg.crop_starts == [250] and net.cfg.embed_dim == 32
 
 
+def test_criterion_normalises_st_mem_targets_with_the_unbiased_variance():
+    """`masked_reconstruction` follows the model's convention by default (ST-MEM: unbiased, as the original's
+    `torch.var`), `unbiased_var` overrides it; an old-layout checkpoint stops with the options that load it."""
+    import torch
+    from fairseq_signals.criterions import CRITERION_REGISTRY
+    from fairseq_signals.models import MODEL_REGISTRY
+
+    import physioclr_ext
+
+    physioclr_ext.register()
+    from physioclr_ext.criterions.masked_reconstruction import MaskedReconstructionCriterionConfig
+    from physioclr_ext.models.st_mem import STMEMModelConfig
+
+    sizes = dict(embed_dim=32, depth=1, heads=2, decoder_embed_dim=16, decoder_depth=1, decoder_heads=2)
+    model = MODEL_REGISTRY["st_mem"].build_model(STMEMModelConfig(**sizes), None).eval()
+    source = torch.randn(2, 12, 2500)
+    losses = {}
+    for unbiased in (None, True, False):
+        criterion = CRITERION_REGISTRY["masked_reconstruction"](
+            MaskedReconstructionCriterionConfig(unbiased_var=unbiased), None
+        )
+        torch.manual_seed(0)
+        losses[unbiased] = criterion(model, {"net_input": {"source": source}})[0]
+    torch.manual_seed(0)
+    out = model(source)
+    target = out["target"]
+    target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, unbiased=True, keepdim=True) + 1e-6).sqrt()
+    expected = ((out["pred"] - target) ** 2).mean(-1)[out["mask"]].sum()
+    torch.testing.assert_close(losses[None], expected)
+    torch.testing.assert_close(losses[True], expected)
+    assert abs(float((losses[False] - expected).detach())) > 1e-3
+
+    old = dict(sizes, position_layout="shifted", pool_norm="fc_norm", decoder_block_norm_eps=1e-6)
+    state = MODEL_REGISTRY["st_mem"].build_model(STMEMModelConfig(**old), None).state_dict()
+    with pytest.raises(ValueError, match="pool_norm=fc_norm"):
+        model.load_state_dict(dict(state), strict=True)
+    MODEL_REGISTRY["st_mem"].build_model(STMEMModelConfig(**old), None).load_state_dict(state, strict=True)
+
+
 @pytest.mark.parametrize(
     "config", [pytest.param(name, marks=[pytest.mark.slow] if "tiny" not in name else []) for name in PRETRAIN]
 )

@@ -80,3 +80,19 @@ def test_no_visible_patch_logs_zero_and_bad_shapes_raise() -> None:
         masked_reconstruction_loss(pred, target, torch.ones(3, 9, dtype=torch.bool))
     with pytest.raises(ValueError):
         masked_reconstruction_loss(pred, target, torch.ones(3, 10, dtype=torch.bool), reduction="none")
+
+
+def test_unbiased_option_divides_by_p_minus_one_and_the_default_stays_biased() -> None:
+    """ST-MEM normalises targets with ``torch.var``'s default (ddof 1); MAE and ECG MAE with ddof 0."""
+    a = torch.tensor([[1.0, 3.0]], dtype=torch.float64)  # var: biased 1, unbiased 2
+    np.testing.assert_allclose(normalize_patches(a, eps=0.0, unbiased=True).numpy(), [[-(0.5**0.5), 0.5**0.5]])
+    np.testing.assert_allclose(normalize_patches(a, eps=0.0).numpy(), [[-1.0, 1.0]])
+    pred, target, mask = _data(5)
+    p, t, m = pred.numpy(), target.numpy(), mask.numpy()
+    t = (t - t.mean(-1, keepdims=True)) / np.sqrt(t.var(-1, ddof=1, keepdims=True) + 1e-6)
+    expected = ((p - t) ** 2).mean(-1)[m].mean()
+    loss, _ = masked_reconstruction_loss(pred, target, mask, unbiased=True)
+    assert float(loss) == pytest.approx(expected, rel=1e-10)
+    biased, _ = masked_reconstruction_loss(pred, target, mask)
+    assert float(biased) == pytest.approx(_numpy_loss(pred, target, mask, True)[0], rel=1e-10)
+    assert abs(float(biased) - float(loss)) > 1e-3

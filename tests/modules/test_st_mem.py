@@ -65,13 +65,15 @@ def test_leads_are_masked_independently():
     assert abs(float(both) - (N - KEEP) / N) > 0.1  # a shared mask would give the rate itself
 
 
-def test_sep_tokens_are_always_in_the_encoder_input():
-    model = small()
+@pytest.mark.parametrize("layout", ["original", "shifted"])
+def test_sep_tokens_are_always_in_the_encoder_input(layout):
+    model = small(position_layout=layout)
     seen, handle = capture_input(model.encoder)
     for seed in range(5):
         model.forward_encoder(torch.randn(2, 12, 2250), generator=gen(seed))
     handle.remove()
-    pos = sincos_1d(N + 2, 32)
+    # ST-MEM gives both SEP slots a zero position; the old layout gave them sincos(0) and sincos(N + 1)
+    pos = sincos_1d(N + 2, 32) if layout == "shifted" else torch.zeros(N + 2, 32)
     for tokens in seen:
         tokens = tokens.view(2, 12, KEEP + 2, 32)
         for c in range(12):
@@ -119,9 +121,14 @@ def test_patch_embedding_is_layernorm_linear_layernorm_and_scale_invariant():
 
 def test_positions_are_fixed_sincos_and_shared_across_leads():
     model = small()
-    torch.testing.assert_close(model.pos_embed, sincos_1d(N + 2, 32))
+    # the original's table: zero rows for the SEPs, patch j at sincos(j) (so patch 0 gets sin 0, cos 1)
+    torch.testing.assert_close(model.pos_embed[1:-1], sincos_1d(N, 32))
+    assert not model.pos_embed[0].any() and not model.pos_embed[-1].any()
+    torch.testing.assert_close(model.decoder_pos_embed[1:-1], sincos_1d(N, 16))
+    assert not model.decoder_pos_embed[0].any() and not model.decoder_pos_embed[-1].any()
+    torch.testing.assert_close(small(position_layout="shifted").pos_embed, sincos_1d(N + 2, 32))
     assert all(p.data_ptr() != model.pos_embed.data_ptr() for p in model.parameters())
-    seen, handle = capture_input(model.encoder)
+    seen, handle = capture_input(model.encoder.blocks[0])
     model.encode(torch.randn(1, 1, 2250).expand(1, 12, 2250).contiguous())  # the same signal in every lead
     handle.remove()
     tokens = seen[0].view(12, N + 2, 32)
@@ -157,7 +164,8 @@ def test_output_shapes_and_reconstruct_contract():
     # norm_target: each predicted patch is mapped back with its target patch's mean and std
     raw = model.reconstruct(x, generator=gen(3), norm_target=False)["reconstruction"].view(2, 12, N, 75)
     target = out["target"]
-    expected = raw * (target.var(-1, unbiased=False, keepdim=True) + 1e-6).sqrt() + target.mean(-1, keepdim=True)
+    # with the unbiased std, ST-MEM's target convention
+    expected = raw * (target.var(-1, unbiased=True, keepdim=True) + 1e-6).sqrt() + target.mean(-1, keepdim=True)
     torch.testing.assert_close(rec["reconstruction"].view(2, 12, N, 75), expected)
 
 
@@ -276,7 +284,7 @@ def test_loss_falls_on_real_ludb_records(ludb_st_mem):
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.95), weight_decay=0.01)
     g = gen(0)
     for _ in range(80):
-        loss, _ = masked_reconstruction_loss(**model(random_crop(x, 2250, g), generator=g))
+        loss, _ = masked_reconstruction_loss(**model(random_crop(x, 2250, g), generator=g), unbiased=True)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
