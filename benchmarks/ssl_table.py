@@ -101,6 +101,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="windows seen per method instead of minutes (max_update = windows / batch size; independent of the "
         "machine's load)",
     )
+    p.add_argument(
+        "--pretrain-override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="pretraining config override for every method, after the method's own (e.g. dataset.batch_size=16)",
+    )
     p.add_argument("--quick", action="store_true", help="two methods, task a, 3 seeds, no fine-tuning or references")
     p.add_argument("--gpu", action="store_true", help="paper-size configs, embeddings on cuda")
     p.add_argument("--n", type=int, nargs="+", default=[10, 100], help="labels per class for the probes")
@@ -214,7 +221,13 @@ def stage_pretrain(args, methods) -> dict:
         start = time.time()
         try:
             records[method.name] = stages.pretrain_method(
-                method, config, os.path.join(args.out, "pool", method.contract), out, args.budget, args.gpu
+                method,
+                config,
+                os.path.join(args.out, "pool", method.contract),
+                out,
+                args.budget,
+                args.gpu,
+                args.pretrain_override,
             )
         except RuntimeError as err:
             log(f"  {method.name}: FAILED ({str(err).splitlines()[0]}); see {out}")
@@ -358,6 +371,11 @@ def stage_report(args, methods, data_report, pool_report, pretrained, results) -
         f"- budget: {args.budget.describe()} ({'GPU, paper-size configs' if args.gpu else 'CPU configs'}); "
         "updates reached (batch size): "
         + ", ".join(f"{k} {r['reached_updates']} ({r.get('batch_size', '?')})" for k, r in pretrained.items()),
+        *(
+            [f"- pretraining overrides for every method: {' '.join(args.pretrain_override)}"]
+            if args.pretrain_override
+            else []
+        ),
         "- pool windows (train): " + ", ".join(f"{c} {r['windows']['train']}" for c, r in pool_report.items()),
         "- input contracts: "
         + "; ".join(f"{m.name} {m.contract}" for m in methods if m.name in pretrained)

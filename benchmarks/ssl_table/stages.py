@@ -189,7 +189,9 @@ def _calibrate(config_dir: str, config: str, base: List[str], pool_dir: str, out
     return calib
 
 
-def pretrain_method(method: Method, config: str, pool_dir: str, out: str, budget: Budget, gpu: bool = False) -> dict:
+def pretrain_method(
+    method: Method, config: str, pool_dir: str, out: str, budget: Budget, gpu: bool = False, extra: Sequence[str] = ()
+) -> dict:
     """Pretrain ``method`` on the pool under ``budget``.
 
     A samples budget sets ``max_update`` = windows / batch size, whatever the machine's load. A
@@ -211,7 +213,7 @@ def pretrain_method(method: Method, config: str, pool_dir: str, out: str, budget
         return record
     contract = CONTRACTS[method.contract]
     config_dir = os.path.join(CONFIGS, "pretraining")
-    base = _pretrain_overrides(method, contract, config_dir, config) + list(method.overrides)
+    base = _pretrain_overrides(method, contract, config_dir, config) + list(method.overrides) + list(extra)
     if gpu:
         base.append("distributed_training.distributed_world_size=1")
     batch = batch_size(os.path.join(config_dir, config + ".yaml"), base)
