@@ -32,7 +32,7 @@ from physioclr_ext.evaluation.metrics import TaskType, classification_metrics
 from physioclr_ext.evaluation.probes import DEFAULT_CS, knn_classify, linear_probe, n_classes_of
 from physioclr_ext.evaluation.results import build_meta, json_safe, write_results
 from physioclr_ext.evaluation.sampling import n_shot_indices
-from physioclr_ext.evaluation.stats import bootstrap_cis, mean_ci
+from physioclr_ext.evaluation.stats import bootstrap_cis, mean_ci, metric_range
 
 # fit(train subset, seed) -> (test probabilities, per-run extras)
 FitFn = Callable[[Embeddings, int], Tuple[np.ndarray, Dict[str, Any]]]
@@ -59,7 +59,7 @@ def aggregate(
     """Per metric: mean over runs, interval (``t`` or ``bootstrap``) and per-run values."""
     if ci not in ("t", "bootstrap"):
         raise ValueError(f"ci must be 't' or 'bootstrap', got {ci!r}")
-    summary = {m: mean_ci([r[m] for r in runs]) for m in runs[0]}
+    summary = {m: mean_ci([r[m] for r in runs], bounds=metric_range(m)) for m in runs[0]}
     if ci == "bootstrap":
         for m, (low, high) in bootstrap_cis(y_test, probs, task, n_boot, boot_seed, groups=groups).items():
             summary[m]["ci_low"] = None if np.isnan(low) else low

@@ -33,6 +33,7 @@ MD_META = (
     ("task", "task"),
 )
 CI_FIELDS = ("mean", "ci_low", "ci_high", "values")
+UNCLIPPED_FIELDS = ("ci_low_unclipped", "ci_high_unclipped")
 
 
 def file_sha256(path: str) -> str:
@@ -99,7 +100,10 @@ def _is_leaf(node: Mapping[str, Any]) -> bool:
 def _cell(value: Any) -> Dict[str, Any]:
     """A metric entry: a mean_ci-like dict or a bare number -> the four CI fields."""
     if isinstance(value, Mapping):
-        return {f: value.get(f, [] if f == "values" else None) for f in CI_FIELDS}
+        cell = {f: value.get(f, [] if f == "values" else None) for f in CI_FIELDS}
+        # A t interval clipped to the metric's range keeps its unclipped bounds (stats.mean_ci).
+        cell.update({f: value[f] for f in UNCLIPPED_FIELDS if f in value})
+        return cell
     return {"mean": value, "ci_low": None, "ci_high": None, "values": [value]}
 
 

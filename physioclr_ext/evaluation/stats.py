@@ -21,8 +21,18 @@ from physioclr_ext.evaluation.metrics import METRICS, TaskType, classification_m
 
 ArrayOrRuns = Union[np.ndarray, Sequence[np.ndarray]]
 
+METRIC_RANGES: Dict[str, Tuple[float, float]] = {m: (0.0, 1.0) for m in METRICS}
+"""The range every metric of :data:`~physioclr_ext.evaluation.metrics.METRICS` lies in."""
 
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Dict[str, object]:
+
+def metric_range(name: str) -> Optional[Tuple[float, float]]:
+    """``(low, high)`` of a metric named in :data:`METRIC_RANGES`, else ``None`` (unbounded)."""
+    return METRIC_RANGES.get(name)
+
+
+def mean_ci(
+    values: Sequence[float], confidence: float = 0.95, bounds: Optional[Tuple[float, float]] = None
+) -> Dict[str, object]:
     """Mean and Student-t confidence interval of ``values`` (e.g. one metric per seed).
 
     Non-finite values (NaN: metric undefined in that run) are left out of the mean
@@ -30,14 +40,22 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Dict[str, obje
     ``mean ± t(1 - alpha/2, n - 1) * s / sqrt(n)`` with the sample standard deviation
     ``s`` (ddof=1); with fewer than two finite values its bounds are ``None``.
 
+    Args:
+        bounds: the metric's range (e.g. ``(0, 1)`` for AUROC, see :data:`METRIC_RANGES`): the interval
+            is clipped to it, since a symmetric t interval over few runs near 0 or 1 leaves it
+            (``0.583 [0.009, 1.157]``); the unclipped bounds stay in ``ci_low_unclipped`` and
+            ``ci_high_unclipped``.
+
     Returns:
-        ``{"mean", "ci_low", "ci_high", "values", "n"}``; ``n`` counts the finite
-        values, ``mean`` is ``None`` when there are none.
+        ``{"mean", "ci_low", "ci_high", "values", "n"}`` (with ``bounds`` also the two unclipped
+        fields); ``n`` counts the finite values, ``mean`` is ``None`` when there are none.
 
     Example:
         >>> r = mean_ci([1, 2, 3, 4])
         >>> r["mean"], round(r["ci_high"] - r["mean"], 3)
         (2.5, 2.054)
+        >>> mean_ci([0.2, 0.9, 1.0], bounds=(0.0, 1.0))["ci_high"]
+        1.0
     """
     arr = np.asarray(values, dtype=np.float64).reshape(-1)
     finite = arr[np.isfinite(arr)]
@@ -47,20 +65,26 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Dict[str, obje
     if n >= 2:
         half = scipy_stats.t.ppf(0.5 + confidence / 2.0, n - 1) * finite.std(ddof=1) / math.sqrt(n)
         low, high = float(mean - half), float(mean + half)
-    return {
+    out: Dict[str, object] = {
         "mean": mean,
         "ci_low": low,
         "ci_high": high,
         "values": [float(v) if np.isfinite(v) else None for v in arr],
         "n": n,
     }
+    if bounds is not None:
+        out["ci_low_unclipped"], out["ci_high_unclipped"] = low, high
+        out["ci_low"] = None if low is None else max(low, bounds[0])
+        out["ci_high"] = None if high is None else min(high, bounds[1])
+    return out
 
 
 def summarize(
     per_run: List[Dict[str, float]], metrics: Sequence[str] = METRICS, confidence: float = 0.95
 ) -> Dict[str, Dict[str, object]]:
-    """:func:`mean_ci` of each metric over runs; a metric missing from a run counts as NaN."""
-    return {m: mean_ci([run.get(m, float("nan")) for run in per_run], confidence) for m in metrics}
+    """:func:`mean_ci` of each metric over runs, clipped to the metric's range; a metric missing from a
+    run counts as NaN."""
+    return {m: mean_ci([run.get(m, float("nan")) for run in per_run], confidence, metric_range(m)) for m in metrics}
 
 
 def _resample(n: int, groups: Optional[np.ndarray], n_boot: int, seed: int):

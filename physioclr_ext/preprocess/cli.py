@@ -34,7 +34,8 @@ window on the raw signal (NaN, flat, saturated) -> fill NaN by interpolation ->
 zero-phase band-pass at the native rate (present leads only) -> resample_poly to
 --sample-rate -> cut windows -> normalise each window -> write .mat.
 Splits are by patient. Bad records are reported and skipped.
-Exit code 0 when at least one record succeeded, 2 otherwise."""
+Exit code 0 when at least one record succeeded, 2 otherwise (a bad option or
+input, in one line); with --strict, 1 when any record failed or was skipped."""
 
 EPILOG = """presets (explicit options override them):
 {presets}
@@ -314,6 +315,12 @@ def _run_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--force", action="store_true", help="reprocess records even if their marker is current")
     group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     group.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with code 1 when any record failed or was skipped (too_short) or a split is empty, "
+        "after writing the outputs of the others (for pipelines); default: exit 0 when any record succeeded",
+    )
+    group.add_argument(
         "--features",
         action="store_true",
         help="also extract neurokit2 physiological features into OUTPUT/features/ (PhysioCLR)",
@@ -356,9 +363,21 @@ def pca_option(text: str) -> int | str | None:
 
 def config_from_args(argv: Sequence[str] | None = None) -> PreprocessConfig:
     """Parse the command line into a ``PreprocessConfig`` (preset, then explicit options)."""
+    return _config_and_strict(argv)[0]
+
+
+def _config_and_strict(argv: Sequence[str] | None) -> tuple[PreprocessConfig, bool]:
     options: dict[str, Any] = vars(build_parser().parse_args(argv))
     preset = options.pop("preset", None)
-    return PreprocessConfig.from_preset(preset, **options)
+    strict = bool(options.pop("strict", False))  # how the command exits, not how records are processed
+    return PreprocessConfig.from_preset(preset, **options), strict
+
+
+def strict_problems(summary: dict[str, Any]) -> list[str]:
+    """What ``--strict`` fails on: failed and too-short records, and the run's warnings (empty splits)."""
+    records = summary["records"]
+    problems = [f"{records[k]} record(s) {k.replace('_', ' ')}" for k in ("failed", "too_short") if records.get(k)]
+    return problems + list(summary.get("warnings", []))
 
 
 def main(argv: Sequence[str] | None, run_stages: Callable[[PreprocessConfig], dict[str, Any]]) -> int:
@@ -370,12 +389,23 @@ def main(argv: Sequence[str] | None, run_stages: Callable[[PreprocessConfig], di
             feature stage, which this package must not import.
     """
     try:
-        config = config_from_args(argv)
+        config, strict = _config_and_strict(argv)
         summary = run_stages(config)
     except (PreprocessError, SplitError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. the output folder is full or not writable (a worker's write is a record failure)
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"error: cannot write{where}: {exc.strerror or exc}; check --output's space and permissions",
+            file=sys.stderr,
+        )
+        return 2
     report(summary)
+    problems = strict_problems(summary)
+    if strict and problems:
+        print(f"error: --strict: {'; '.join(problems)} (see {summary['output']}/preprocess.json)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -406,5 +436,19 @@ def report(summary: dict[str, Any]) -> None:
     if "hybrid" in summary:
         hybrid = summary["hybrid"]
         print(f"  hybrid channels: {hybrid['n_channels']} rows per window, statistics in {hybrid['stats']}")
+    duplicates = summary.get("lead_names", {}).get("duplicates")
+    if duplicates:
+        shown = ", ".join(f"{r}: {'+'.join(d)}" for r, d in list(duplicates.items())[:5])
+        print(f"  duplicated lead names in {len(duplicates)} record(s), first channel used ({shown})")
+    unmapped = summary.get("labels", {}).get("unmapped_codes")
+    if unmapped and unmapped["records_by_code"]:
+        codes = unmapped["records_by_code"]
+        print(
+            f"  {len(codes)} #Dx code(s) outside the scored classes ({', '.join(list(codes)[:8])}); "
+            f"{len(unmapped['records_without_label'])} record(s) left with an all-zero label (preprocess.json "
+            "labels.unmapped_codes)"
+        )
+    for warning in summary.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     for failure in summary["failed_records"]:
         print(f"  FAILED {failure['record']}: {failure['reason']}", file=sys.stderr)

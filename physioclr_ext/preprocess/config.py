@@ -241,6 +241,11 @@ class PreprocessConfig:
             raise ValueError("filter_order, sample_rate and window_seconds must be positive")
         if not 0 <= self.overlap_seconds < self.window_seconds:
             raise ValueError("overlap_seconds must be >= 0 and shorter than window_seconds")
+        for name in ("sample_rate", "input_sample_rate"):
+            rate = getattr(self, name)
+            if rate is not None and not 25 <= rate <= 20_000:  # readers.FS_RANGE
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"{flag} {rate:g} Hz is implausible for an ECG; give a rate between 25 and 20000 Hz")
         fractions = self.split_fractions
         if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
             raise ValueError(f"split_fractions must be 3 non-negative numbers summing to 1, got {fractions}")

@@ -18,7 +18,7 @@ from .labels import AAMI_CLASSES, LUDB_RHYTHMS, SNOMED_NAMES, LabelSpace, order_
 from .labels_csv import apply_labels_csv
 from .readers import RecordRef, detect_format, discover, natural_key
 from .splits import Plan, mitbih_ds1ds2_split, random_patient_split, read_split_file, verify_disjoint
-from .summary import build_summary
+from .summary import build_summary, unmapped_codes
 from .worker import Job, load_marker, process_record
 
 
@@ -56,7 +56,12 @@ def run(config: PreprocessConfig) -> dict[str, Any]:
         labels = csv_labels.label_space(config.label_scheme, config.label_set, plan.refs)
     else:
         labels = label_space(fmt, config, plan.refs)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PreprocessError(
+            f"cannot create the output folder {out} ({exc.strerror}); choose a writable --output"
+        ) from None
     jobs = make_jobs(plan.refs, labels, config, fmt, out)
     markers, failures, skipped = execute(jobs, config, out)
     if not markers:
@@ -89,6 +94,8 @@ def run(config: PreprocessConfig) -> dict[str, Any]:
     )
     if csv_labels:
         summary["labels"]["csv"] = csv_labels.report
+    if fmt == "physionet2021":
+        summary["labels"]["unmapped_codes"] = unmapped_codes(plan.refs, labels.names)
     write_summary(out, summary)
     return summary
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .labels import LUDB_RHYTHMS, clean_statement, map_snomed
+from .labels import LUDB_RHYTHMS, SNOMED_TO_NAME, clean_statement, map_snomed
 from .leads import CANONICAL_LEADS, parse_lead_map, resolve_lead_names
 
 # MIT-BIH records 201 and 202 were recorded from the same subject.
@@ -35,6 +35,8 @@ class RecordRef:
         labels: record-level label names (empty for beat-annotated/unlabelled data).
         channel: with ``channels_as_records``, the one channel (0-based) this record is; else ``None``.
         source: with ``channels_as_records``, the id of the record the channel comes from.
+        unmapped: label codes of the record that no class takes (PhysioNet 2021 ``#Dx`` codes outside
+            the scored classes), reported in ``preprocess.json``.
     """
 
     record_id: str
@@ -44,6 +46,7 @@ class RecordRef:
     labels: tuple[str, ...] = ()
     channel: int | None = None
     source: str | None = None
+    unmapped: tuple[str, ...] = ()
 
 
 @dataclass
@@ -172,14 +175,17 @@ def _discover_wfdb(root: Path, fmt: str, ludb_csv: str | None, merge: bool) -> l
     refs = []
     for hea, rid in zip(headers, ids):
         labels: tuple[str, ...] = ()
+        unmapped: tuple[str, ...] = ()
         patient = rid
         if fmt == "ludb":
             labels = _ludb_labels(hea, csv_rhythms.get(hea.stem, []))
         elif fmt == "physionet2021":
-            labels = tuple(map_snomed(_dx_codes(hea)))
+            codes = _dx_codes(hea)
+            labels = tuple(map_snomed(codes))
+            unmapped = tuple(c for c in codes if c not in SNOMED_TO_NAME)
         elif fmt == "mitdb" and merge:
             patient = MITDB_SAME_SUBJECT.get(rid, rid)
-        refs.append(RecordRef(rid, str(hea.with_suffix("")), fmt, patient, labels))
+        refs.append(RecordRef(rid, str(hea.with_suffix("")), fmt, patient, labels, unmapped=unmapped))
     return refs
 
 
@@ -251,6 +257,7 @@ def read_record(
         return _read_npy(ref, npy_fs, npy_leads, npy_unnamed)
     import wfdb
 
+    check_wfdb_files(ref.path)
     rec = wfdb.rdrecord(ref.path)
     if rec.p_signal is None or rec.p_signal.ndim != 2:
         raise ValueError("wrong shape: no 2-D physical signal")
@@ -267,15 +274,126 @@ def read_record(
 def _read_npy(ref: RecordRef, fs: float | None, leads: Sequence[str] | None, unnamed: bool = False) -> Record:
     if fs is None:
         raise ValueError("npy input needs --input-sample-rate (or --sample-rate)")
-    signal = np.load(ref.path, allow_pickle=False)
+    try:
+        signal = np.load(ref.path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise RecordFileError(
+                f"{ref.path}: object array (pickled Python objects); save the signal as a numeric (leads, length) array"
+            ) from None
+        raise RecordFileError(f"{ref.path}: not a readable .npy file ({exc}); save it again with numpy.save") from None
+    if not (np.issubdtype(signal.dtype, np.integer) or np.issubdtype(signal.dtype, np.floating)):
+        raise RecordFileError(
+            f"{ref.path}: dtype {signal.dtype} is not real numbers; save the real signal as float "
+            "(for a complex array, np.real or np.abs first, whichever is the ECG)"
+        )
     if signal.ndim != 2 or signal.size == 0:
         raise ValueError(f"wrong shape {signal.shape}: expected (leads, length)")
     names = list(leads) if leads else (list(CANONICAL_LEADS) if signal.shape[0] == 12 else None)
     if names is None and unnamed:
         names = [f"channel {c}" for c in range(signal.shape[0])]
     if names is None or len(names) != signal.shape[0]:
-        raise ValueError(f"wrong shape {signal.shape}: {len(names or [])} lead names given (--lead-names)")
+        raise ValueError(
+            f"wrong shape {signal.shape}: {signal.shape[0]} channels but {len(names or [])} lead names; "
+            "give --lead-names with one name per channel"
+        )
     return Record(ref.record_id, signal.astype(np.float64), names, float(fs))
+
+
+class RecordFileError(ValueError):
+    """A record's files contradict each other or its header (the message names the file and the fix)."""
+
+
+FS_RANGE = (25.0, 20_000.0)
+"""Sampling rates (Hz) accepted from a header: ECGs are recorded between ~100 Hz and a few kHz; outside
+this a header is wrong (wfdb reads a negative rate as its 250 Hz default and 0 Hz as 0)."""
+
+# Bytes per sample of the WFDB formats (PhysioNet's signal(5)); FLAC (5xx) is left to wfdb.
+_WFDB_BYTES = {8: 1.0, 16: 2.0, 24: 3.0, 32: 4.0, 61: 2.0, 80: 1.0, 160: 2.0, 212: 1.5, 310: 4 / 3, 311: 4 / 3}
+_WFDB_FORMATS = set(_WFDB_BYTES) | {0, 508, 516, 524}
+_SIGNAL_SPEC = re.compile(r"^(\d+)(?:x(\d+))?(?::\d+)?(?:\+(\d+))?$")
+
+
+def header_rate(fields: Sequence[str]) -> float | None:
+    """The sampling rate of a WFDB record line's fields (``name n_sig fs[/cf[(base)]] ...``); ``None`` when
+    absent (WFDB's default of 250 Hz applies); raises :class:`RecordFileError`'s message text as ValueError
+    when it is not a number."""
+    if len(fields) < 3:
+        return None
+    return float(fields[2].split("/")[0])
+
+
+def check_wfdb_files(path: str) -> None:
+    """Check a WFDB record's header against its signal files before wfdb reads them, where wfdb would
+    silently read a wrong rate, or fail with ``KeyError: '17'`` or ``sampto must be greater than sampfrom``.
+
+    Raises:
+        RecordFileError: implausible sampling rate, zero samples, unknown format code, missing or
+            truncated signal file, or a ``.mat`` signal file whose MAT header disagrees with the WFDB header.
+    """
+    hea = Path(path + ".hea")
+    lines = [ln.split("#")[0].strip() for ln in hea.read_text(errors="replace").splitlines()]
+    lines = [ln for ln in lines if ln]
+    if not lines:
+        raise RecordFileError(f"{hea}: empty header; export the record again")
+    fields = lines[0].split()
+    if "/" in fields[0] or len(fields) < 2:  # multi-segment records: left to wfdb
+        return
+    try:
+        fs = header_rate(fields)
+    except ValueError:
+        raise RecordFileError(f"{hea}: sampling rate {fields[2]!r} is not a number; correct the header") from None
+    if fs is not None and not FS_RANGE[0] <= fs <= FS_RANGE[1]:
+        raise RecordFileError(
+            f"{hea}: sampling rate {fs:g} Hz is implausible for an ECG (expected {FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz); "
+            "correct the header's record line"
+        )
+    sig_len = int(fields[3]) if len(fields) > 3 and fields[3].isdigit() else None
+    if sig_len == 0:
+        raise RecordFileError(f"{hea}: zero-length record (0 samples per signal); nothing to read")
+    _check_signal_files(hea, lines[1 : 1 + int(fields[1])], sig_len)
+
+
+def _check_signal_files(hea: Path, signal_lines: Sequence[str], sig_len: int | None) -> None:
+    needed: dict[str, tuple[int, float, int]] = {}  # file -> (byte offset, bytes per frame, signals)
+    for line in signal_lines:
+        parts = line.split()
+        match = _SIGNAL_SPEC.match(parts[1]) if len(parts) > 1 else None
+        if match is None or int(match.group(1)) not in _WFDB_FORMATS:
+            code = parts[1] if len(parts) > 1 else "(none)"
+            raise RecordFileError(
+                f"{hea}: unknown WFDB format code {code!r} for {parts[0]}; use one of "
+                f"{', '.join(map(str, sorted(_WFDB_FORMATS)))} (wfdb.wrsamp writes 16)"
+            )
+        fmt, spf, offset = int(match.group(1)), int(match.group(2) or 1), int(match.group(3) or 0)
+        _, frame, count = needed.get(parts[0], (offset, 0.0, 0))
+        needed[parts[0]] = (offset, frame + spf * _WFDB_BYTES.get(fmt, 0.0), count + 1)
+    for name, (offset, frame, count) in needed.items():
+        if name == "~":
+            continue
+        data = hea.parent / name
+        if not data.is_file():
+            raise RecordFileError(f"{data}: missing signal file named by {hea.name}; copy it next to the header")
+        size = data.stat().st_size
+        if sig_len and frame and size < offset + int(sig_len * frame):
+            raise RecordFileError(
+                f"{data}: truncated ({size} bytes; {hea.name} promises {sig_len} samples = "
+                f"{offset + int(sig_len * frame)} bytes); copy the file again or lower the sample count in the header"
+            )
+        if data.suffix == ".mat" and offset:
+            _check_mat_v4_header(data, count, sig_len)
+
+
+def _check_mat_v4_header(data: Path, n_sig: int, sig_len: int | None) -> None:
+    """PhysioNet's ``.mat`` signal files are MAT v4 matrices ``val`` of ``n_sig x sig_len`` int16 after a
+    20-byte header; a file of the right size but other bytes would otherwise be read as noise."""
+    head = np.fromfile(data, dtype="<i4", count=5)
+    shape_ok = len(head) == 5 and int(head[1]) == n_sig and (sig_len is None or int(head[2]) == sig_len)
+    if not shape_ok or int(head[3]) != 0 or not 0 <= int(head[0]) < 100:
+        raise RecordFileError(
+            f"{data}: not a MAT v4 matrix of {n_sig} x {sig_len or '?'} samples (its header reads "
+            f"{head.tolist()}); the file is corrupt or belongs to another record: export it again"
+        )
 
 
 def discover_saved(meta: dict) -> dict[str, RecordRef]:

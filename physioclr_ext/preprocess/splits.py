@@ -127,6 +127,9 @@ def read_split_file(path: str | Path, record_patient: Mapping[str, str]) -> tupl
     Returns:
         ``(record -> split for the records found, ids in the file that match no record)``.
         Records not covered by the file are left out of the mapping.
+
+    Raises:
+        SplitError: missing columns, unknown split names, or an id listed in two splits.
     """
     import pandas as pd
 
@@ -137,7 +140,16 @@ def read_split_file(path: str | Path, record_patient: Mapping[str, str]) -> tupl
     bad = sorted(set(table["split"].str.strip()) - set(SPLIT_NAMES))
     if bad:
         raise SplitError(f"{path}: unknown split names {bad}; use train, valid, test")
-    wanted = dict(zip(table[key].str.strip(), table["split"].str.strip()))
+    ids_in_file, splits_in_file = table[key].str.strip(), table["split"].str.strip()
+    splits_of: dict[str, set[str]] = {}
+    for rid, split in zip(ids_in_file, splits_in_file):
+        splits_of.setdefault(rid, set()).add(split)
+    clashes = sorted((rid for rid, found in splits_of.items() if len(found) > 1), key=natural_key)
+    if clashes:
+        lines = {i: [n + 2 for n, j in enumerate(ids_in_file) if j == i] for i in clashes[:5]}
+        shown = "; ".join(f"{i} on lines {', '.join(map(str, ns))}" for i, ns in lines.items())
+        raise SplitError(f"{path}: {len(clashes)} {key}(s) listed in two splits ({shown}); keep one line each")
+    wanted = dict(zip(ids_in_file, splits_in_file))
     ids = record_patient.keys() if key == "record" else set(record_patient.values())
     unmatched = sorted(set(wanted) - set(ids), key=natural_key)
     by = (lambda r: r) if key == "record" else (lambda r: record_patient[r])

@@ -92,7 +92,7 @@ def build_summary(
         splits[split]["cmsc_pairs"] = extra["cmsc_pairs"][split]
     first = markers[0]
     too_short = {m["record"]: m["too_short"] for m in markers if m.get("too_short") is not None}
-    return {
+    summary = {
         "version": package_version(),
         "output_format_version": OUTPUT_FORMAT_VERSION,
         "input": str(root),
@@ -139,9 +139,11 @@ def build_summary(
         "missing_leads": missing_leads(markers),
         "too_short_records": too_short,
         "padded_records": {m["record"]: m["padded"] for m in markers if m.get("padded") is not None},
-        "lead_names": lead_name_counts(markers),
+        "lead_names": {**lead_name_counts(markers), "duplicates": duplicate_leads(markers)},
         "channels_as_records": channel_counts(markers) if config.channels_as_records else None,
     }
+    summary["warnings"] = empty_split_warnings(config, splits)
+    return summary
 
 
 def lead_name_counts(markers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -161,3 +163,33 @@ def channel_counts(markers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """``channels_as_records``: source records, channel records and channels per source record."""
     per_source = Counter(str(m.get("source_record") or m["record"]) for m in markers)
     return {"source_records": len(per_source), "channel_records": len(markers), "per_source": dict(per_source)}
+
+
+def unmapped_codes(refs: Sequence[Any], label_names: Sequence[str]) -> dict[str, Any]:
+    """Label codes no class takes (PhysioNet 2021 ``#Dx`` codes outside the scored classes): records per
+    code, and the records left with an all-zero label because of it."""
+    per_code: Counter[str] = Counter(code for ref in refs for code in set(ref.unmapped))
+    empty = [ref.record_id for ref in refs if ref.unmapped and not set(ref.labels) & set(label_names)]
+    return {"records_by_code": dict(sorted(per_code.items())), "records_without_label": empty}
+
+
+def duplicate_leads(markers: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per record, the leads that two or more channels map to (the first channel is used)."""
+    return {m["record"]: m["duplicate_leads"] for m in markers if m.get("duplicate_leads")}
+
+
+def empty_split_warnings(config: PreprocessConfig, splits: Mapping[str, Mapping[str, int]]) -> list[str]:
+    """One warning per split without windows, with the option that fills it."""
+    fix = {
+        "mitbih_ds1ds2": f"DS1 has too few patients for --valid-fraction {config.valid_fraction:g}; raise it "
+        "or use --split random",
+        "random": f"too few patients for --split-fractions {' '.join(f'{f:g}' for f in config.split_fractions)}; "
+        "add records or change the fractions",
+        "file": "assign records to it in --split-file",
+        "column": "assign records to it in the --split-column of --labels",
+    }.get(config.split, "choose another --split")
+    return [
+        f"{split}.tsv is empty (no windows in split {split!r}; fairseq-signals will fail on it): {fix}"
+        for split, counts in splits.items()
+        if counts["windows"] == 0
+    ]

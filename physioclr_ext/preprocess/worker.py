@@ -5,6 +5,7 @@ Runs inside worker processes; everything it needs travels in a picklable ``Job``
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import traceback
@@ -19,7 +20,7 @@ from . import dsp
 from .config import PreprocessConfig
 from .labels import LabelSpace, window_aami_class, window_beats
 from .leads import parse_lead_map, resolve_lead_names, select_leads
-from .readers import Record, RecordRef, read_record
+from .readers import Record, RecordFileError, RecordRef, read_record
 from .windows import QualityThresholds, quality_flags, raw_bounds, window_geometry, window_starts
 
 
@@ -150,11 +151,22 @@ def channel_leads(
     return ((rows[channel][0], config.leads[0], "channel"),)
 
 
+def duplicated_leads(sources: tuple[tuple[str, str | None, str], ...]) -> dict[str, int]:
+    """``{lead: channels}`` for the leads two or more channels are named as (the first one is used)."""
+    counts: dict[str, int] = {}
+    for _, lead, _ in sources:
+        if lead is not None:
+            counts[lead] = counts.get(lead, 0) + 1
+    return {lead: n for lead, n in counts.items() if n > 1}
+
+
 def _read(ref: RecordRef, config: PreprocessConfig, beats: bool) -> Record:
     """The record at its native rate; a read failure becomes :class:`BadRecord`."""
     try:
         unnamed = bool(config.lead_map) or config.channels_as_records
         return read_record(ref, beats, config.input_sample_rate or config.sample_rate, config.lead_names, unnamed)
+    except RecordFileError as exc:
+        raise BadRecord(f"unreadable: {exc}") from exc
     except Exception as exc:
         raise BadRecord(f"unreadable: {type(exc).__name__}: {exc}") from exc
 
@@ -185,7 +197,11 @@ def _prepare(
         missing = [lead for lead, ok in zip(cfg.leads, present) if not ok]
         raw[all_nan] = 0.0
     if not present.any():
-        raise BadRecord("nan_only" if all_nan.any() else f"no selected lead present (has {record.lead_names})")
+        raise BadRecord(
+            "nan_only"
+            if all_nan.any()
+            else f"no selected lead present (has {record.lead_names}); name its channels with --lead-map"
+        )
     clean = dsp.fill_nan(raw)
     if cfg.apply_filter:
         clean = dsp.bandpass(clean, record.fs, *cfg.bandpass, cfg.filter_order, rows=present)
@@ -235,6 +251,7 @@ def _process(job: Job) -> dict[str, Any]:
         "n_samples_in": int(raw.shape[1]),
         "lead_names_in": record.lead_names,
         "missing_leads": prepared.missing,
+        "duplicate_leads": duplicated_leads(prepared.lead_sources),
         "window_length": length,
         "hop": hop,
         "windows": windows,
@@ -272,10 +289,16 @@ def _window_entry(
     return entry
 
 
+MAT_HEADER = b"MATLAB 5.0 MAT-file, written by physioclr-ext".ljust(116)
+"""The descriptive text of every window's MAT 5 header: scipy writes the creation time there, which made
+two runs' windows differ byte for byte."""
+
+
 def _write_mat(path: Path, feats: np.ndarray, job: Job, label: list[float]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
     scipy.io.savemat(
-        path,
+        buffer,
         {
             "feats": feats.astype(np.float32),
             "curr_sample_rate": int(job.config.sample_rate),
@@ -285,6 +308,11 @@ def _write_mat(path: Path, feats: np.ndarray, job: Job, label: list[float]) -> N
         },
         do_compression=job.config.compress,
     )
+    data = bytearray(buffer.getvalue())
+    data[: len(MAT_HEADER)] = MAT_HEADER
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(bytes(data))
+    os.replace(tmp, path)  # a killed run never leaves a partial window under its final name
 
 
 def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:

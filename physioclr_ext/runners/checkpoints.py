@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any, Dict, List, Optional, Set
 
@@ -36,29 +37,101 @@ ARCHITECTURE_FIELDS = (
 """Fields of fairseq-signals' transformer encoders that fix the weights' shapes."""
 
 
-def load_model_config(path: str) -> Dict[str, Any]:
-    """The ``model`` section of a checkpoint's configuration, as a plain dict.
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used as given (the message is one line naming the file and the fix)."""
+
+
+def check_checkpoint_file(path: str) -> None:
+    """Cheap checks before a checkpoint is unpickled: it exists, is a file and is a complete zip archive
+    (``torch.save``'s format since PyTorch 1.6; a truncated copy loses the archive's central directory).
+
+    Raises:
+        CheckpointError: missing, a directory, empty or truncated.
+    """
+    import zipfile
+
+    if not os.path.exists(path):
+        raise CheckpointError(f"{path}: no such checkpoint; check the path (e.g. <save_dir>/checkpoint_last.pt)")
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: is a directory, not a checkpoint file; pass <save_dir>/checkpoint_last.pt")
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    legacy = head[:1] == b"\x80"  # pre-1.6 torch.save: a bare pickle, checked when loaded
+    if not legacy and not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"{path}: truncated or not a PyTorch checkpoint ({os.path.getsize(path)} bytes); copy it again "
+            "or use another checkpoint of the run (checkpoint_last.pt, checkpoint_best.pt)"
+        )
+
+
+def read_checkpoint(path: str) -> Dict[str, Any]:
+    """The unpickled checkpoint (``{"model", "cfg", ...}``) after :func:`check_checkpoint_file`.
 
     Loading unpickles the file (``weights_only=False``, as fairseq-signals does):
     only load checkpoints you trust.
+
+    Raises:
+        CheckpointError: unreadable, corrupt, or not a fairseq-signals checkpoint.
     """
     import torch
 
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = state.get("cfg") or {}
+    check_checkpoint_file(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - corrupt archives fail in many ways, all the same user error
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise CheckpointError(
+            f"{path}: corrupt checkpoint ({type(exc).__name__}: {first[:120]}); copy it again or use another "
+            "checkpoint of the run"
+        ) from None
+    if not isinstance(state, dict) or "cfg" not in state:
+        raise CheckpointError(
+            f"{path}: not a fairseq-signals checkpoint (no 'cfg'); pass one saved by physioclr-hydra-train"
+        )
+    return state
+
+
+def load_model_config(path: str) -> Dict[str, Any]:
+    """The ``model`` section of a checkpoint's configuration, as a plain dict.
+
+    Raises:
+        CheckpointError: see :func:`read_checkpoint`, or the checkpoint has no model configuration.
+    """
+    cfg = read_checkpoint(path).get("cfg") or {}
     model = cfg.get("model") if hasattr(cfg, "get") else None
     if model is None:
-        raise ValueError(f"{path}: no model configuration in this checkpoint")
+        raise CheckpointError(f"{path}: no model configuration in this checkpoint")
     return dict(model)
+
+
+def is_finetuned(model_cfg: Dict[str, Any]) -> bool:
+    """Whether a checkpoint's model is a fine-tuned classifier (``*_classifier``) rather than a pretrained
+    encoder."""
+    return str(model_cfg.get("_name", "")).endswith("_classifier")
+
+
+def check_pretrained(path: str) -> str:
+    """The model name of a checkpoint meant as the *pretrained* start of fine-tuning.
+
+    Raises:
+        CheckpointError: unreadable (see :func:`read_checkpoint`), or a fine-tuned classifier, which would be
+            fine-tuned again with a new head and no warning.
+    """
+    model = load_model_config(path)
+    if is_finetuned(model):
+        source = model.get("model_path") or "the pretraining run's checkpoint_last.pt"
+        raise CheckpointError(
+            f"{path}: is a fine-tuned {model.get('_name')}, not a pretrained checkpoint; pass the pretrained "
+            f"checkpoint it started from ({source})"
+        )
+    return str(model.get("_name", ""))
 
 
 def lead_overrides(path: str) -> List[str]:
     """The lead selection a checkpoint was trained with (``task.leads_to_load``), as Hydra overrides
     for fairseq-signals' inference, which otherwise reads every lead with its own task config;
     empty where the checkpoint used every lead."""
-    import torch
-
-    cfg = torch.load(path, map_location="cpu", weights_only=False).get("cfg") or {}
+    cfg = read_checkpoint(path).get("cfg") or {}
     task = (cfg.get("task") if hasattr(cfg, "get") else None) or {}
     if not task.get("leads_to_load"):
         return []
@@ -171,6 +244,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     leads = sub.add_parser("lead-overrides", help="print the checkpoint's lead selection as Hydra overrides")
     leads.add_argument("checkpoint")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (CheckpointError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "lead-overrides":
         for line in lead_overrides(args.checkpoint):
             print(line)

@@ -153,8 +153,69 @@ def _write(args: argparse.Namespace, runs: Dict[str, List[dict]], meta: dict) ->
     write_run_results(args.out, runs, {"command": command_line(), "data": os.path.abspath(args.data), **meta})
 
 
+def preflight(args: argparse.Namespace) -> None:
+    """Check what a command needs before it imports fairseq-signals or starts a run: fairseq-signals
+    itself, the checkpoint file (a pretrained one for ``few-shot``/``repeated``), the data directory and
+    manifests, and a ``model.num_labels`` override against the data's labels.
+
+    Raises:
+        UsageError: the first problem, as one line naming the file and the fix.
+    """
+    from physioclr_ext.evaluation.data_check import DataError, check_data_dir, read_manifest_lines
+    from physioclr_ext.runners.checkpoints import CheckpointError, check_pretrained, read_checkpoint
+    from physioclr_ext.runners.registration import fairseq_signals_error
+
+    try:
+        checkpoint = getattr(args, "checkpoint", None)
+        if checkpoint and args.command in ("few-shot", "repeated"):
+            check_pretrained(checkpoint)
+        elif checkpoint:  # unpickled once more here so that a corrupt file is one line, not a traceback
+            read_checkpoint(checkpoint)
+        if args.command == "embed":
+            check_data_dir(args.data, args.subsets)
+        elif args.command in ("reconstruct", "codebook"):
+            read_manifest_lines(args.manifest)
+        elif args.command in ("few-shot", "repeated"):
+            check_data_dir(args.data, ("train", "valid", "test") if args.command == "few-shot" else ("train",))
+            _check_num_labels(args.override, args.data)
+    except (CheckpointError, DataError) as exc:
+        raise UsageError(str(exc)) from None
+    reason = fairseq_signals_error()
+    if reason:
+        raise UsageError(
+            f"'{args.command}' needs fairseq-signals, which does not import here ({reason.splitlines()[0]}); "
+            "install it (see the README, 'Installation') or run in its environment"
+        )
+
+
+class UsageError(ValueError):
+    """A command that cannot start as given (one line)."""
+
+
+def _check_num_labels(overrides: List[str], data: str) -> None:
+    from physioclr_ext.evaluation.data_check import DataError, label_def_width
+
+    width = label_def_width(data)
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.lstrip("+") == "model.num_labels" and width is not None and value.strip() != str(width):
+            raise DataError(
+                f"--override {item}: {data}/label_def.csv names {width} classes; drop the override "
+                "(the protocols set model.num_labels from the data)"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
-    """Execute one of :data:`COMMANDS`."""
+    """Execute one of :data:`COMMANDS`; a user error ends in one line on stderr and exit code 2."""
+    try:
+        preflight(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return _execute(args)
+
+
+def _execute(args: argparse.Namespace) -> int:
     from physioclr_ext.evaluation.results import file_sha256
 
     if args.command == "embed":

@@ -104,3 +104,23 @@ def test_bootstrap_multiclass_and_errors():
         bootstrap_ci(y, p, "f1", "multiclass")
     with pytest.raises(ValueError, match="groups"):
         bootstrap_ci(y, p, "accuracy", "multiclass", groups=np.zeros(5))
+
+
+def test_mean_ci_clipped_to_metric_range_keeps_unclipped():
+    """Issue 15: ``macro_f1 0.583 [0.009, 1.157]``; three F1s near both ends of [0, 1]."""
+    values = [0.2, 0.6, 0.95]
+    raw = mean_ci(values)
+    assert raw["ci_low"] < 0.0 and raw["ci_high"] > 1.0  # the t interval leaves the range
+    clipped = mean_ci(values, bounds=(0.0, 1.0))
+    assert (clipped["ci_low"], clipped["ci_high"]) == (0.0, 1.0)
+    assert (clipped["ci_low_unclipped"], clipped["ci_high_unclipped"]) == (raw["ci_low"], raw["ci_high"])
+    assert clipped["mean"] == raw["mean"]
+    inside = mean_ci([0.5, 0.55, 0.6], bounds=(0.0, 1.0))
+    assert inside["ci_low"] == inside["ci_low_unclipped"] and inside["ci_high"] == inside["ci_high_unclipped"]
+
+
+def test_summarize_clips_every_metric_to_unit_interval():
+    runs = [{m: v for m in METRICS} for v in (0.05, 0.5, 0.99)]
+    for cell in summarize(runs).values():
+        assert 0.0 <= cell["ci_low"] <= cell["mean"] <= cell["ci_high"] <= 1.0
+        assert cell["ci_low_unclipped"] < 0.0 and cell["ci_high_unclipped"] > 1.0

@@ -34,7 +34,9 @@ def _check_results(path, settings):
     assert set(saved["results"]) == set(settings)
     for cell in saved["results"].values():
         assert set(cell) == METRICS
-        assert all(set(v) == {"mean", "ci_low", "ci_high", "values"} for v in cell.values())
+        # t intervals clipped to [0, 1] keep their unclipped bounds (issue 15)
+        unclipped = {"ci_low_unclipped", "ci_high_unclipped"}
+        assert all(set(v) - unclipped == {"mean", "ci_low", "ci_high", "values"} for v in cell.values())
     for key in ("command", "seeds", "split", "checkpoint", "checkpoint_sha256"):
         assert key in saved["meta"]
     return saved
