@@ -109,11 +109,11 @@ def _merge_windows(contract_dir: str, sources: Sequence[str], pool_dir: str) -> 
     for source in sources:
         with open(os.path.join(contract_dir, source, "windows.csv"), newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            fields = fields or list(reader.fieldnames or [])
+            fields += [f for f in reader.fieldnames or [] if f not in fields]  # sources differ (MIT-BIH: aami, ...)
             for row in reader:
                 if row["split"] in POOL_SPLITS:
                     out_rows.append({**row, "path": f"{source}/{row['path']}", "record": f"{source}/{row['record']}"})
     with open(os.path.join(pool_dir, "windows.csv"), "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer = csv.DictWriter(fh, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(out_rows)

@@ -255,6 +255,12 @@ def test_pool_feature_store_stacks_raw_features_and_fits_one_transform(tmp_path)
     contract = tmp_path / "one_lead"
     _feature_source(contract, "s1", 3, seed=0)
     _feature_source(contract, "s2", 4, seed=5)
+    with open(contract / "s2" / "windows.csv", newline="") as fh:  # a source with an extra column (MIT-BIH: aami)
+        rows = list(csv.DictReader(fh))
+    with open(contract / "s2" / "windows.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=[*rows[0], "aami"])
+        writer.writeheader()
+        writer.writerows({**r, "aami": "N"} for r in rows)
     pool = build_pool(str(contract), ["s1", "s2"])
     write_pool(pool, str(tmp_path / "pool"))
     summary = merge_pool_features(str(contract), str(tmp_path / "pool"), pca=None)
@@ -283,6 +289,7 @@ def test_pool_feature_store_stacks_raw_features_and_fits_one_transform(tmp_path)
     with open(tmp_path / "pool" / "windows.csv", newline="") as fh:
         windows = list(csv.DictReader(fh))
     assert len(windows) == 9  # no test window
+    assert {w["aami"] for w in windows} == {"", "N"}
     # records are named per source, so PhysioCLR's temporal neighbours never cross sources
     assert all(w["record"].split("/")[0] == w["path"].split("/")[0] for w in windows)
     assert {w["record"] for w in windows} == {f"{s}/r_{split}" for s in ("s1", "s2") for split in ("train", "valid")}
