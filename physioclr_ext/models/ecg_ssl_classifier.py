@@ -22,6 +22,7 @@ from fairseq_signals.utils import checkpoint_utils
 from omegaconf import OmegaConf, open_dict
 from torch import nn
 
+from physioclr_ext.models.pretrained_encoder import encoder_dim, encoder_embedding, remember_pretrained_cfg
 from physioclr_ext.models.representation import pooled_embedding
 
 
@@ -48,26 +49,6 @@ class ECGSSLClassifierConfig(Dataclass):
     )
 
 
-def _remember_pretrained_cfg(cfg: Any, pretrained: Dict[str, Any]) -> None:
-    """Store the pretrained model's config in ``cfg`` and in the run's root config.
-
-    fairseq-signals builds the model from a merged copy of ``cfg.model`` whose parent is
-    the root config the trainer saves in every checkpoint; writing to the root's ``model``
-    node too is what makes the fine-tuned checkpoint self-contained.
-    """
-    for node in (cfg, getattr(cfg._get_parent(), "model", None) if OmegaConf.is_config(cfg) else None):
-        if node is not None and OmegaConf.is_config(node):
-            with open_dict(node):
-                node.pretrained_model_cfg = OmegaConf.create(pretrained)
-
-
-def _encoder_dim(encoder: nn.Module, encoder_cfg: Dict[str, Any]) -> int:
-    if callable(getattr(encoder, "extract_embedding", None)):
-        dim: int = encoder.embed_dim  # type: ignore[assignment]
-        return int(dim)
-    return int(encoder_cfg["encoder_embed_dim"])
-
-
 @register_model("ecg_ssl_classifier", dataclass=ECGSSLClassifierConfig)
 class ECGSSLClassifier(BaseModel):
     def __init__(self, cfg: ECGSSLClassifierConfig, encoder: nn.Module, embed_dim: int) -> None:
@@ -86,7 +67,7 @@ class ECGSSLClassifier(BaseModel):
         state = None
         if cfg.model_path:
             state = checkpoint_utils.load_checkpoint_to_cpu(cfg.model_path)
-            _remember_pretrained_cfg(cfg, dict(state["cfg"]["model"]))
+            remember_pretrained_cfg(cfg, dict(state["cfg"]["model"]))
         if cfg.pretrained_model_cfg is None:
             raise ValueError("ecg_ssl_classifier needs model.model_path (a pretrained checkpoint)")
         encoder_cfg = cfg.pretrained_model_cfg
@@ -95,7 +76,7 @@ class ECGSSLClassifier(BaseModel):
         encoder = build_model(encoder_cfg, task)
         if state is not None and not cfg.no_pretrained_weights:
             encoder.load_state_dict(state["model"], strict=True)
-        return cls(cfg, encoder, _encoder_dim(encoder, OmegaConf.to_container(encoder_cfg)))
+        return cls(cfg, encoder, encoder_dim(encoder, OmegaConf.to_container(encoder_cfg)))
 
     def set_num_updates(self, num_updates: int) -> None:
         super().set_num_updates(num_updates)
@@ -107,12 +88,8 @@ class ECGSSLClassifier(BaseModel):
 
     def forward(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None, **kwargs: Any) -> Dict:
         """``source`` (B, C, T) -> ``out`` logits (B, num_labels)."""
-        if self.encoder_frozen():  # the trainer's model.train() puts the encoder back in training mode
-            self.encoder.eval()
-            with torch.no_grad():
-                h = pooled_embedding(self.encoder, {"source": source, "padding_mask": padding_mask})
-        else:
-            h = pooled_embedding(self.encoder, {"source": source, "padding_mask": padding_mask})
+        # frozen: eval mode, no gradient; the trainer's model.train() puts the encoder back in training mode
+        h = encoder_embedding(self.encoder, source, padding_mask, frozen=self.encoder_frozen())
         return {"out": self.head(self.dropout(h)), "h": h}
 
     def extract_embedding(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -3,7 +3,7 @@ form and ``ecg_triplet`` load it from ``model_path`` as ``ecg_ssl_classifier`` d
 ``pretrained_model_cfg`` so the new checkpoint rebuilds itself, and read its pooled representation.
 """
 
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from fairseq_signals.models import build_model
@@ -11,8 +11,27 @@ from fairseq_signals.utils import checkpoint_utils
 from omegaconf import OmegaConf, open_dict
 from torch import nn
 
-from physioclr_ext.models.ecg_ssl_classifier import _encoder_dim, _remember_pretrained_cfg
 from physioclr_ext.models.representation import pooled_embedding
+
+
+def remember_pretrained_cfg(cfg: Any, pretrained: Dict[str, Any]) -> None:
+    """Store the pretrained model's config in ``cfg`` and in the run's root config.
+
+    fairseq-signals builds the model from a merged copy of ``cfg.model`` whose parent is
+    the root config the trainer saves in every checkpoint; writing to the root's ``model``
+    node too is what makes the fine-tuned checkpoint self-contained.
+    """
+    for node in (cfg, getattr(cfg._get_parent(), "model", None) if OmegaConf.is_config(cfg) else None):
+        if node is not None and OmegaConf.is_config(node):
+            with open_dict(node):
+                node.pretrained_model_cfg = OmegaConf.create(pretrained)
+
+
+def encoder_dim(encoder: nn.Module, encoder_cfg: Dict[str, Any]) -> int:
+    if callable(getattr(encoder, "extract_embedding", None)):
+        dim: int = encoder.embed_dim  # type: ignore[assignment]
+        return int(dim)
+    return int(encoder_cfg["encoder_embed_dim"])
 
 
 def load_pretrained_encoder(cfg: Any, task: Any) -> Tuple[nn.Module, int]:
@@ -24,14 +43,14 @@ def load_pretrained_encoder(cfg: Any, task: Any) -> Tuple[nn.Module, int]:
         if not cfg.model_path:
             raise ValueError("this model needs model.model_path (a pretrained checkpoint)")
         state = checkpoint_utils.load_checkpoint_to_cpu(cfg.model_path)
-        _remember_pretrained_cfg(cfg, dict(state["cfg"]["model"]))
+        remember_pretrained_cfg(cfg, dict(state["cfg"]["model"]))
     encoder_cfg = cfg.pretrained_model_cfg
     with open_dict(encoder_cfg):
         encoder_cfg.pop("all_gather", None)
     encoder = build_model(encoder_cfg, task)
     if state is not None:
         encoder.load_state_dict(state["model"], strict=True)
-    return encoder, _encoder_dim(encoder, OmegaConf.to_container(encoder_cfg))
+    return encoder, encoder_dim(encoder, OmegaConf.to_container(encoder_cfg))
 
 
 def encoder_embedding(
