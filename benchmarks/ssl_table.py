@@ -24,13 +24,13 @@ Stages (each skips work whose outputs exist under ``--out``, so a crash loses no
 Tasks: ``a`` MIT-BIH DS2 normal vs arrhythmia; ``b`` MIT-BIH AAMI N/S/V (balanced accuracy is macro over
 classes); ``c`` LUDB sinus rhythm vs other (patient split). Test patients never reach pretraining.
 
+PhysioCLR pretrains on a merged feature store of the pool (``ssl_table/pool_features.py``); the QT
+Database and MIT-BIH Supraventricular records join the one-lead pool with each channel as its own
+record (their headers name no standard lead). ST-MEM and ECG-JEPA pretrain on lead II of every
+source; CLOCS CMLC/CMSMLC and LFBT, which contrast leads, on the 8- and 12-lead sources only.
+
 Not yet in this version (see the report of ``results.md`` for what a run covered):
 
-* PhysioCLR is listed but not run: its task reads ``DATA/features/<split>.npz`` next to one manifest,
-  and the pool spans several preprocessed folders; a merged feature store for the pool is needed.
-* The QT Database and MIT-BIH Supraventricular records of ``pool/`` are skipped: their WFDB headers
-  name no lead ("record 30, signal 0", "ECG"), so no lead of a contract is found; the preprocessing
-  would need a way to name WFDB channels (``--lead-names`` applies to npy inputs only).
 * Patient ids are indices per preprocessed folder, so in a pool of several folders two patients of
   different datasets can share an id; CLOCS (CMSC/CMSMLC) counts such windows as same-patient positives.
 * Fine-tuning runs for tasks ``a`` and ``b`` only (task ``c``'s windows carry multi-hot LUDB labels;

@@ -42,6 +42,13 @@ class ECGSSLClassifierConfig(Dataclass):
             "fine-tuning, Kumar et al., ICLR 2022: the head is fitted before its gradients reach the encoder)"
         },
     )
+    encoder_lr_scale: float = field(
+        default=1.0,
+        metadata={
+            "help": "learning-rate multiplier for the encoder's parameters (the head gets the schedule's rate); "
+            "needs optimizer adamw, the fine-tuning configs' default (fairseq-signals' adam ignores it)"
+        },
+    )
     final_dropout: float = field(default=0.0, metadata={"help": "dropout before the head"})
     pretrained_model_cfg: Any = field(
         default=None,
@@ -59,6 +66,12 @@ class ECGSSLClassifier(BaseModel):
         self.num_updates = 0
         if self.freeze_encoder:
             self.encoder.requires_grad_(False)
+        if not cfg.encoder_lr_scale > 0:
+            raise ValueError(
+                f"model.encoder_lr_scale must be > 0 (got {cfg.encoder_lr_scale}); freeze with model.freeze_encoder"
+            )
+        for p in self.encoder.parameters():
+            p.lr_scale = float(cfg.encoder_lr_scale)  # read by the adamw optimizer's parameter groups
         self.dropout = nn.Dropout(cfg.final_dropout)
         self.head = nn.Linear(embed_dim, cfg.num_labels)
 

@@ -309,3 +309,23 @@ def test_sources_without_lead_names_join_the_one_lead_pool_channel_by_channel():
         assert key in methods.pool_sources(methods.CONTRACTS["one_lead"])
         assert key not in methods.pool_sources(methods.CONTRACTS["twelve_lead"])
     assert "channels_as_records" not in methods.source_options(methods.SOURCES["pool_ptbxl"])
+
+
+def test_lead_count_overrides_match_the_contract_channels():
+    """A method told ``model.num_leads=K`` loads exactly K channels of its contract; ST-MEM and ECG-JEPA
+    pretrain on lead II of every pool source (MIT-BIH and the QT Database included)."""
+    import re
+
+    for m in methods.METHODS.values():
+        leads = [o for o in m.overrides if o.startswith("model.num_leads=")]
+        if not leads:
+            continue
+        loaded = [o for o in methods.CONTRACTS[m.contract].signal_overrides if o.startswith("task.leads_to_load=")]
+        assert len(loaded) == 1, m.name
+        channels = re.search(r"\[(.*)\]", loaded[0]).group(1).split(",")
+        assert len(channels) == int(leads[0].split("=")[1]), m.name
+    for name in ("st_mem", "ecg_jepa", "ecg_jepa_hybrid"):
+        contract = methods.CONTRACTS[methods.METHODS[name].contract]
+        assert contract.options["leads"] == ("II",)
+        pool = methods.pool_sources(contract)
+        assert {"mitdb_binary", "pool_qtdb", "ludb"} <= set(pool)

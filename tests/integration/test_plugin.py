@@ -18,7 +18,7 @@ CONFIGS = REPO / "configs"
 
 
 def _declared_registrations():
-    """(kind, name) of every @register_model/criterion/task decorator in the package."""
+    """(kind, name) of every @register_model/criterion/task/lr_scheduler/optimizer decorator in the package."""
     found = []
     for layer in registration.LAYERS:
         for path in (PKG / layer).glob("*.py"):
@@ -32,6 +32,7 @@ def _declared_registrations():
 def test_import_registers_every_declared_component():
     from fairseq_signals.criterions import CRITERION_REGISTRY
     from fairseq_signals.models import MODEL_REGISTRY
+    from fairseq_signals.optim import OPTIMIZER_REGISTRY
     from fairseq_signals.optim.lr_scheduler import LR_SCHEDULER_REGISTRY
     from fairseq_signals.tasks import TASK_REGISTRY
 
@@ -40,6 +41,7 @@ def test_import_registers_every_declared_component():
         "register_criterion": CRITERION_REGISTRY,
         "register_task": TASK_REGISTRY,
         "register_lr_scheduler": LR_SCHEDULER_REGISTRY,
+        "register_optimizer": OPTIMIZER_REGISTRY,
     }
     assert physioclr_ext.fairseq_signals_available()
     imported = set(registration.register_all())
