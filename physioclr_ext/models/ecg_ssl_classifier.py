@@ -71,7 +71,7 @@ class ECGSSLClassifier(BaseModel):
                 f"model.encoder_lr_scale must be > 0 (got {cfg.encoder_lr_scale}); freeze with model.freeze_encoder"
             )
         for p in self.encoder.parameters():
-            p.lr_scale = float(cfg.encoder_lr_scale)  # read by the adamw optimizer's parameter groups
+            p.lr_scale = float(cfg.encoder_lr_scale)  # type: ignore[attr-defined]  # read by the adamw optimizer's parameter groups
         self.dropout = nn.Dropout(cfg.final_dropout)
         self.head = nn.Linear(embed_dim, cfg.num_labels)
 
