@@ -108,6 +108,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="pretraining config override for every method, after the method's own (e.g. dataset.batch_size=16)",
     )
+    p.add_argument(
+        "--pretrain-seed",
+        type=int,
+        default=1,
+        help="common.seed of every pretraining run (weights, views, masks, batches); use another --out per seed",
+    )
+    p.add_argument(
+        "--pool-exclude",
+        nargs="+",
+        default=[],
+        choices=sorted(k for k, s in SOURCES.items() if s.in_pool),
+        help="sources left out of the pretraining pool (they are still preprocessed when a task needs them)",
+    )
     p.add_argument("--quick", action="store_true", help="two methods, task a, 3 seeds, no fine-tuning or references")
     p.add_argument("--gpu", action="store_true", help="paper-size configs, embeddings on cuda")
     p.add_argument("--n", type=int, nargs="+", default=[10, 100], help="labels per class for the probes")
@@ -157,11 +170,12 @@ def stage_data(args, methods) -> dict:
     log("stage 1/9 data: preprocessing each source in each input contract")
     report = {}
     for contract in sorted({m.contract for m in methods}):
-        keys = sorted(set(pool_sources(CONTRACTS[contract])) | set(task_sources(args.tasks)))
+        in_pool = pool_sources(CONTRACTS[contract], args.pool_exclude)
+        keys = sorted(set(in_pool) | set(task_sources(args.tasks)))
         for key in keys:
             features = (
                 "features" in args.references and contract == "one_lead" and key in task_sources(args.tasks)
-            ) or (key in pool_sources(CONTRACTS[contract]) and _needs_features(methods, contract))
+            ) or (key in in_pool and _needs_features(methods, contract))
             start = time.time()
             out = os.path.join(args.out, "data", contract, key)
             report[f"{contract}/{key}"] = stages.preprocess_source(
@@ -187,7 +201,7 @@ def stage_pool(args, methods) -> dict:
     report = {}
     for contract in sorted({m.contract for m in methods}):
         contract_dir = os.path.join(args.out, "data", contract)
-        pool = build_pool(contract_dir, pool_sources(CONTRACTS[contract]))
+        pool = build_pool(contract_dir, pool_sources(CONTRACTS[contract], args.pool_exclude))
         tests = {
             k: patients_in_test(os.path.join(contract_dir, k))
             for k in task_sources(args.tasks)
@@ -228,6 +242,7 @@ def stage_pretrain(args, methods) -> dict:
                 args.budget,
                 args.gpu,
                 args.pretrain_override,
+                args.pretrain_seed,
             )
         except RuntimeError as err:
             log(f"  {method.name}: FAILED ({str(err).splitlines()[0]}); see {out}")
@@ -377,6 +392,8 @@ def stage_report(args, methods, data_report, pool_report, pretrained, results) -
             else []
         ),
         "- pool windows (train): " + ", ".join(f"{c} {r['windows']['train']}" for c, r in pool_report.items()),
+        f"- pretraining seed {args.pretrain_seed}"
+        + (f"; left out of the pool: {' '.join(args.pool_exclude)}" if args.pool_exclude else ""),
         "- input contracts: "
         + "; ".join(f"{m.name} {m.contract}" for m in methods if m.name in pretrained)
         + " ("

@@ -161,9 +161,13 @@ def source_options(source: Source) -> Dict[str, object]:
     return options
 
 
-def pool_sources(contract: Contract) -> List[str]:
-    """Keys of the sources whose non-test windows make the contract's pretraining pool."""
-    return [s.key for s in SOURCES.values() if s.in_pool and (s.twelve_lead or not contract.twelve_lead_only)]
+def pool_sources(contract: Contract, exclude: Sequence[str] = ()) -> List[str]:
+    """Keys of the sources whose non-test windows make the contract's pretraining pool (less ``exclude``)."""
+    return [
+        s.key
+        for s in SOURCES.values()
+        if s.in_pool and (s.twelve_lead or not contract.twelve_lead_only) and s.key not in exclude
+    ]
 
 
 @dataclass(frozen=True)

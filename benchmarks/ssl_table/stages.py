@@ -190,7 +190,14 @@ def _calibrate(config_dir: str, config: str, base: List[str], pool_dir: str, out
 
 
 def pretrain_method(
-    method: Method, config: str, pool_dir: str, out: str, budget: Budget, gpu: bool = False, extra: Sequence[str] = ()
+    method: Method,
+    config: str,
+    pool_dir: str,
+    out: str,
+    budget: Budget,
+    gpu: bool = False,
+    extra: Sequence[str] = (),
+    seed: int = 1,
 ) -> dict:
     """Pretrain ``method`` on the pool under ``budget``.
 
@@ -199,6 +206,7 @@ def pretrain_method(
     update; the real run gets ``max_update`` = budget / that (so warm-up and cosine schedules end
     on time) and ``optimization.stop_time_hours`` = budget (fairseq-signals' cumulative training
     time, which excludes start-up and data loading before the first update) as the hard stop.
+    ``seed`` is ``common.seed`` of the run (initialisation, views, masks, batches).
     """
     from physioclr_ext.runners.finetune_runs import TrainSpec, pretrain
 
@@ -228,7 +236,7 @@ def pretrain_method(
         limits = [f"optimization.max_update={max_update}", f"optimization.stop_time_hours={budget.minutes / 60:.6f}"]
     spec = TrainSpec(config_dir, config, base + limits + [f"common.log_interval={max(1, max_update // 100)}"])
     start = time.time()
-    ckpt = pretrain(spec, pool_dir, out, seed=1)
+    ckpt = pretrain(spec, pool_dir, out, seed=seed)
     with open(os.path.join(out, "pretrain.log"), encoding="utf-8") as fh:
         curve = parse_train_log(fh.read())
     reached = int(curve[-1]["num_updates"]) if curve else None
@@ -239,6 +247,7 @@ def pretrain_method(
         "checkpoint": ckpt,
         "pool_windows": pool_windows,
         "budget": budget.describe(),
+        "seed": seed,
         "budget_minutes": budget.minutes,
         "budget_samples": budget.samples,
         "batch_size": batch,

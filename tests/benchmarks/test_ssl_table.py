@@ -329,3 +329,11 @@ def test_lead_count_overrides_match_the_contract_channels():
         assert contract.options["leads"] == ("II",)
         pool = methods.pool_sources(contract)
         assert {"mitdb_binary", "pool_qtdb", "ludb"} <= set(pool)
+
+
+def test_pool_exclude_leaves_a_source_out_of_the_pool_only():
+    one_lead = methods.CONTRACTS["one_lead"]
+    assert "pool_qtdb" in methods.pool_sources(one_lead)
+    kept = methods.pool_sources(one_lead, ["pool_qtdb", "pool_svdb"])
+    assert "pool_qtdb" not in kept and "pool_svdb" not in kept
+    assert set(methods.pool_sources(one_lead)) - set(kept) == {"pool_qtdb", "pool_svdb"}
