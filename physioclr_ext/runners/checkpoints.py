@@ -12,6 +12,7 @@ Usage::
     python -m physioclr_ext.runners.checkpoints arch-overrides checkpoint_last.pt --config finetune.yaml
     python -m physioclr_ext.runners.checkpoints model-name checkpoint_best.pt
     python -m physioclr_ext.runners.checkpoints finetune-config checkpoint_last.pt --tiny
+    python -m physioclr_ext.runners.checkpoints import --from lfbt encoder_group_gamma_0.8.pth --out lfbt.pt
 """
 
 from __future__ import annotations
@@ -243,6 +244,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ft.add_argument("--tiny", action="store_true", help="the tiny CPU variant")
     leads = sub.add_parser("lead-overrides", help="print the checkpoint's lead selection as Hydra overrides")
     leads.add_argument("checkpoint")
+    _add_import_parser(sub)
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -251,7 +253,55 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
 
 
+def _add_import_parser(sub: Any) -> None:
+    from physioclr_ext.runners.import_weights import SOURCES  # imports torch: only where the command is parsed
+
+    imp = sub.add_parser(
+        "import",
+        help="convert released weights of an original code (ST-MEM, ECG-JEPA, LFBT) into a checkpoint of this package",
+    )
+    imp.add_argument("weights", help="the file saved by the original code (.pth)")
+    imp.add_argument("--from", dest="source", required=True, choices=SOURCES)
+    imp.add_argument("--out", required=True, help="the fairseq-signals checkpoint to write (.pt)")
+    imp.add_argument("--config", default=None, help="pretraining config recorded (default: the method's paper config)")
+    imp.add_argument(
+        "--leads", nargs="+", default=None, help="lfbt: the backbones' leads in order; ecg_jepa: restrict_leads rows"
+    )
+    imp.add_argument("--heads", type=int, default=None, help="ecg_jepa: encoder heads of an unpublished width")
+    imp.add_argument("--predictor-heads", type=int, default=None, help="ecg_jepa: predictor heads, likewise")
+    imp.add_argument("--data", default=None, help="preprocessed data directory recorded as task.data")
+    imp.add_argument("--seed", type=int, default=0, help="initialisation of the parts the file does not hold")
+    imp.add_argument("--force", action="store_true", help="overwrite --out")
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from physioclr_ext.runners.compat import UnsupportedEnvironment
+    from physioclr_ext.runners.import_weights import WeightsImportError, import_weights, report
+
+    try:
+        result = import_weights(
+            args.source,
+            args.weights,
+            args.out,
+            config=args.config,
+            leads=args.leads,
+            heads=args.heads,
+            predictor_heads=args.predictor_heads,
+            data=args.data,
+            seed=args.seed,
+            force=args.force,
+        )
+    except (UnsupportedEnvironment, WeightsImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for line in report(result):
+        print(line)
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "import":
+        return _run_import(args)
     if args.command == "lead-overrides":
         for line in lead_overrides(args.checkpoint):
             print(line)
