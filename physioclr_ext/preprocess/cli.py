@@ -30,7 +30,8 @@ DESCRIPTION = """\
 Preprocess ECG records into fixed-length .mat windows and fairseq-signals manifests.
 
 Per record: select/order leads (missing ones zero-filled) -> quality checks per
-window on the raw signal (NaN, flat, saturated) -> fill NaN by interpolation ->
+window on the raw signal (NaN, flat, saturated; a 0-1 quality score per lead,
+see --quality-min) -> fill NaN by interpolation ->
 zero-phase band-pass at the native rate (present leads only) -> resample_poly to
 --sample-rate -> cut windows -> normalise each window -> write .mat.
 Splits are by patient. Bad records are reported and skipped.
@@ -193,6 +194,15 @@ def _signal_options(group: argparse._ArgumentGroup) -> None:
         metavar="SHARE",
         help="a lead with more than this share of samples at its min or max is "
         f"saturated (default: {_d('saturation_threshold')})",
+    )
+    group.add_argument(
+        "--quality-min",
+        type=float,
+        metavar="SCORE",
+        help="flag windows whose signal quality score (0-1: QRS detector agreement, kurtosis, spectral "
+        "ratios, template correlation, minimum over leads; see preprocess/quality.py) is below SCORE as "
+        "low_quality, dropped unless --quality keep; recommended 0.5 (benchmarks/signal_quality.py). "
+        "Default: score every window (windows.csv quality columns) without flagging",
     )
 
 
@@ -423,6 +433,12 @@ def report(summary: dict[str, Any]) -> None:
         )
     quality = summary["quality"]
     print(f"  windows dropped={quality['windows_dropped']} by reason {quality['dropped_by_reason']}")
+    if "low_quality" in quality:
+        low = quality["low_quality"]
+        print(
+            f"  quality score below {quality['quality_min']:g}: {low['flagged']} window(s) flagged low_quality, "
+            f"{low['dropped']} dropped"
+        )
     if records.get("too_short") or records.get("padded"):
         short, padded = records["too_short"], records["padded"]
         print(f"  records shorter than one window: {short} skipped (too_short), {padded} padded")

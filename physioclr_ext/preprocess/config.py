@@ -148,6 +148,9 @@ class PreprocessConfig:
     quality: str = "drop"
     flat_threshold: float = 0.02
     saturation_threshold: float = 0.05
+    # Windows whose signal quality score (``quality`` module: minimum over present leads, in [0, 1]) is below
+    # this are flagged ``low_quality`` (dropped with quality="drop"); ``None`` scores without flagging.
+    quality_min: float | None = None
     label_scheme: str = "auto"
     label_set: str = "present"
     ludb_csv: str | None = None
@@ -256,6 +259,8 @@ class PreprocessConfig:
         if self.workers < 1:
             raise ValueError("workers must be >= 1")
         _check_pca(self.features_pca)
+        if self.quality_min is not None and not 0 <= self.quality_min <= 1:
+            raise ValueError(f"quality_min must be between 0 and 1 (a quality score), got {self.quality_min}")
         _check_lead_options(self)
         _check_labels_csv(self)
         if self.features_delineation not in ("dwt", "prominence", "cwt"):
@@ -274,6 +279,8 @@ class PreprocessConfig:
         for name in ("lead_map", "channels_as_records", "pad_short"):  # likewise
             if options[name]:
                 subset[name] = options[name]
+        if self.quality_min is not None:  # likewise (0.0 is set: it is not None)
+            subset["quality_min"] = self.quality_min
         return hashlib.sha256(json.dumps(subset, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -5,6 +5,8 @@ CMSC pairs), ``windows.csv`` and the label files (``y.npy``, ``label_def.csv``,
 from __future__ import annotations
 
 import csv
+import io
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,14 @@ from .labels import LabelSpace
 from .windows import pair_step
 
 Row = dict[str, Any]
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path``, then rename it: a killed run leaves the previous
+    file or the whole new one under ``path``, never a part (text is written as UTF-8, newlines as given)."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    os.replace(tmp, path)
 
 
 def window_rows(markers: Sequence[Mapping[str, Any]], assignment: Mapping[str, str]) -> list[Row]:
@@ -40,6 +50,8 @@ def window_rows(markers: Sequence[Mapping[str, Any]], assignment: Mapping[str, s
                     "label": window["label"],
                     "aami": window.get("aami"),
                     "n_beats": window.get("n_beats"),
+                    "quality": window.get("quality"),
+                    "quality_leads": window.get("quality_leads"),
                 }
             )
     return rows
@@ -54,7 +66,7 @@ def write_manifests(out: Path, rows: Sequence[Row]) -> dict[str, int]:
     counts = {}
     for split in SPLIT_NAMES:
         lines = [f"{r['path']}\t{r['size']}" for r in rows if r["split"] == split]
-        (out / f"{split}.tsv").write_text("\n".join([str(out), *lines]) + "\n")
+        write_atomic(out / f"{split}.tsv", "\n".join([str(out), *lines]) + "\n")
         counts[split] = len(lines)
     return counts
 
@@ -84,19 +96,27 @@ def write_cmsc(out: Path, markers: Sequence[Mapping[str, Any]], assignment: Mapp
             lines[assignment[marker["record"]]].append(f"mat/{marker['record']}\t{marker['window_length']}\t0\t{i},{j}")
     (out / "cmsc").mkdir(parents=True, exist_ok=True)
     for split, body in lines.items():
-        (out / "cmsc" / f"{split}.tsv").write_text("\n".join([str(out), "mat", *body]) + "\n")
+        write_atomic(out / "cmsc" / f"{split}.tsv", "\n".join([str(out), "mat", *body]) + "\n")
     return {split: len(body) for split, body in lines.items()}
 
 
-def write_windows_csv(out: Path, rows: Sequence[Row], labels: LabelSpace) -> None:
-    """``OUTPUT/windows.csv``: one row per written window with its label columns by name."""
+def write_windows_csv(out: Path, rows: Sequence[Row], labels: LabelSpace, leads: Sequence[str] = ()) -> None:
+    """``OUTPUT/windows.csv``: one row per written window with its label columns by name.
+
+    With ``leads`` (the output lead names), the signal quality score of the window (``quality``) and of each
+    lead (``quality_<lead>``) come before the labels; empty for absent leads and for windows of markers
+    written before the scores existed.
+    """
     fields = ["path", "record", "patient", "patient_id", "idx", "window", "start", "split", "flags"]
     beat_fields = ["aami", "n_beats"] if labels.uses_beats else []
-    with open(out / "windows.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(fields + beat_fields + list(labels.names))
-        for row in rows:
-            writer.writerow([row[f] for f in fields + beat_fields] + labels.positives(row["label"]))
+    quality_fields = ["quality", *(f"quality_{lead}" for lead in leads)] if leads else []
+    fh = io.StringIO(newline="")
+    writer = csv.writer(fh)
+    writer.writerow(fields + beat_fields + quality_fields + list(labels.names))
+    for row in rows:
+        scores = [row.get("quality"), *(row.get("quality_leads") or [None] * len(leads))] if leads else []
+        writer.writerow([row[f] for f in fields + beat_fields] + scores + labels.positives(row["label"]))
+    write_atomic(out / "windows.csv", fh.getvalue())
 
 
 def label_counts(rows: Sequence[Row], labels: LabelSpace) -> dict[str, dict[str, dict[str, int]]]:
@@ -138,19 +158,22 @@ def write_label_files(
     if labels.scheme == "none":
         return {}
     counts = label_counts(rows, labels)
-    with open(out / "label_def.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["name", "index"] + list(SPLIT_NAMES) + [f"{s}_records" for s in SPLIT_NAMES])
-        for index, name in enumerate(labels.names):
-            writer.writerow(
-                [name, index]
-                + [counts[s][name]["windows"] for s in SPLIT_NAMES]
-                + [counts[s][name]["records"] for s in SPLIT_NAMES]
-            )
+    fh = io.StringIO(newline="")
+    writer = csv.writer(fh)
+    writer.writerow(["name", "index"] + list(SPLIT_NAMES) + [f"{s}_records" for s in SPLIT_NAMES])
+    for index, name in enumerate(labels.names):
+        writer.writerow(
+            [name, index]
+            + [counts[s][name]["windows"] for s in SPLIT_NAMES]
+            + [counts[s][name]["records"] for s in SPLIT_NAMES]
+        )
+    write_atomic(out / "label_def.csv", fh.getvalue())
     if labels.scheme in ("binary", "multilabel"):
         weights = ",".join(f"{w:.6g}" for w in pos_weights(rows, labels))
-        (out / "pos_weight.txt").write_text(f"[{weights}]\n")
+        write_atomic(out / "pos_weight.txt", f"[{weights}]\n")
     if labels.scheme == "multilabel":
         y = np.asarray(record_labels, dtype=np.float32).reshape(len(record_labels), len(labels.names))
-        np.save(out / "y.npy", y)
+        buffer = io.BytesIO()
+        np.save(buffer, y)
+        write_atomic(out / "y.npy", buffer.getvalue())
     return {s: {n: c["windows"] for n, c in counts[s].items()} for s in SPLIT_NAMES}

@@ -76,7 +76,7 @@ def run(config: PreprocessConfig) -> dict[str, Any]:
     rows = outputs.window_rows(ordered, plan.assignment)
     outputs.write_manifests(out, rows)
     cmsc_counts = outputs.write_cmsc(out, ordered, plan.assignment)
-    outputs.write_windows_csv(out, rows, labels)
+    outputs.write_windows_csv(out, rows, labels, config.leads)
     counts = outputs.write_label_files(out, rows, labels, [j.label for j in jobs])
     summary = build_summary(
         config=config,
@@ -101,8 +101,9 @@ def run(config: PreprocessConfig) -> dict[str, Any]:
 
 
 def write_summary(output: str | Path, summary: dict[str, Any]) -> None:
-    """(Re)write ``OUTPUT/preprocess.json``, e.g. after a later stage added its entry to ``summary``."""
-    (Path(output) / "preprocess.json").write_text(json.dumps(summary, indent=2) + "\n")
+    """(Re)write ``OUTPUT/preprocess.json``, e.g. after a later stage added its entry to ``summary`` (atomically:
+    later stages read it back)."""
+    outputs.write_atomic(Path(output) / "preprocess.json", json.dumps(summary, indent=2) + "\n")
 
 
 def make_plan(

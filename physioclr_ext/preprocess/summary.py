@@ -64,6 +64,18 @@ def quality_counts(markers: Sequence[Mapping[str, Any]], mode: str) -> dict[str,
     }
 
 
+def low_quality_counts(markers: Sequence[Mapping[str, Any]], minimum: float | None) -> dict[str, Any]:
+    """With ``--quality-min``: the threshold, and windows flagged ``low_quality`` (all, and dropped);
+    nothing without it, so that such a run's summary is unchanged."""
+    if minimum is None:
+        return {}
+    windows = [w for m in markers for w in m["windows"] if "low_quality" in w["flags"]]
+    return {
+        "quality_min": minimum,
+        "low_quality": {"flagged": len(windows), "dropped": sum(not w["kept"] for w in windows)},
+    }
+
+
 def missing_leads(markers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Missing (zero-filled) leads per record and how many records miss each lead."""
     per_record = {m["record"]: m["missing_leads"] for m in markers if m["missing_leads"]}
@@ -135,7 +147,7 @@ def build_summary(
         "excluded_records": plan.excluded,
         "dropped_for_patient_overlap": plan.dropped_for_patient_overlap,
         "failed_records": [{"record": r, "reason": why} for r, why in failures.items()],
-        "quality": quality_counts(markers, config.quality),
+        "quality": {**quality_counts(markers, config.quality), **low_quality_counts(markers, config.quality_min)},
         "missing_leads": missing_leads(markers),
         "too_short_records": too_short,
         "padded_records": {m["record"]: m["padded"] for m in markers if m.get("padded") is not None},

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.io
 
-from . import dsp
+from . import dsp, quality
 from .config import PreprocessConfig
 from .labels import LabelSpace, window_aami_class, window_beats
 from .leads import parse_lead_map, resolve_lead_names, select_leads
@@ -223,10 +223,13 @@ def _process(job: Job) -> dict[str, Any]:
     if short and cfg.pad_short is not None:
         starts = np.zeros(1, dtype=np.int64)
     thresholds = QualityThresholds(cfg.flat_threshold, cfg.saturation_threshold)
+    bounds = [raw_bounds(start, length, cfg.sample_rate, record.fs, raw.shape[1]) for start in starts.tolist()]
+    scores = quality.window_quality(dsp.fill_nan(raw), record.fs, present, bounds)
     windows = []
     for i, start in enumerate(starts.tolist()):
-        lo, hi = raw_bounds(start, length, cfg.sample_rate, record.fs, raw.shape[1])
+        lo, hi = bounds[i]
         window = _window_entry(job, record, raw[:, lo:hi], present, thresholds, (i, start, lo, hi))
+        _add_quality(window, scores[0][i], scores[1][i], cfg.quality_min, cfg.quality == "drop")
         if short:
             window["size"] = length if cfg.pad_short == "zeros" else int(signal.shape[1])
             window["valid_samples"] = int(signal.shape[1])
@@ -287,6 +290,16 @@ def _window_entry(
     entry["kept"] = not ((reasons and job.config.quality == "drop") or "no_beats" in reasons)
     entry["flags"] = reasons
     return entry
+
+
+def _add_quality(entry: dict[str, Any], score: float, leads: np.ndarray, minimum: float | None, drop: bool) -> None:
+    """Store the window's quality score (4 decimals; ``None`` per absent lead) and, below ``minimum``, flag
+    it ``low_quality`` (dropped when ``drop``)."""
+    entry["quality"] = round(float(score), 4)
+    entry["quality_leads"] = [None if np.isnan(v) else round(float(v), 4) for v in leads]
+    if minimum is not None and not score >= minimum:
+        entry["flags"] = sorted(entry["flags"] + ["low_quality"])
+        entry["kept"] = entry["kept"] and not drop
 
 
 MAT_HEADER = b"MATLAB 5.0 MAT-file, written by physioclr-ext".ljust(116)
