@@ -9,14 +9,17 @@
 
 Batches carry ``net_input["views"]`` of shape (V, B, C', T) and ``patient_id`` (B,) from the
 ``.mat`` files (the patient, not the record, so that CLOCS can treat every instance of a patient
-as a positive). The view generator is seeded from (seed, epoch, window ids): reproducible, and
-different in every batch and epoch, without touching the global RNG.
+as a positive). Every random draw of a window (its views, a crop to ``max_sample_size``) comes from
+a generator seeded from (seed, epoch, window index) alone, without touching the global RNG: a
+window gets the same views whatever batch, data-parallel worker or resumed run draws it, so a run
+resumed from a checkpoint and a two-worker run repeat the draws of one uninterrupted process, and
+they differ in every epoch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-import zlib
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -47,9 +50,23 @@ class _ViewsMixin:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def _generator(self, ids: torch.Tensor) -> torch.Generator:
-        key = zlib.crc32(np.asarray(ids, dtype=np.int64).tobytes())
-        return torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch * 7919 + key) % (2**63))
+    def _generator(self, index: int, stream: str = "views") -> torch.Generator:
+        """The generator of one window's ``stream`` of draws in this epoch, from (seed, epoch, index) alone."""
+        return torch.Generator().manual_seed(item_seed(self.seed, self.epoch, int(index), stream))
+
+    def _crop_items(self, samples: List[Dict[str, Any]], pad: bool, max_size: int) -> None:
+        """Crop, in place, every ``source`` longer than the batch length (fairseq-signals' rule: the
+        shortest window, or with ``pad`` the longest, at most ``max_size``), each at a start drawn from
+        its own generator (fairseq-signals draws it from numpy's global RNG, which a resumed run does
+        not restore and a data-loading thread shares)."""
+        sizes = [s["source"].shape[-1] for s in samples]
+        if not sizes:
+            return
+        length = min(max(sizes) if pad else min(sizes), max_size)
+        for s, size in zip(samples, sizes):
+            if size > length:
+                start = int(torch.randint(0, size - length + 1, (1,), generator=self._generator(s["id"], "crop")))
+                s["source"] = s["source"][..., start : start + length]
 
     def _add_views(self, out: Dict[str, Any], samples: List[Dict[str, Any]]) -> Dict[str, Any]:
         if not out:
@@ -57,9 +74,14 @@ class _ViewsMixin:
         source = out["net_input"]["source"]
         out["patient_id"] = torch.tensor([s["patient_id"] for s in samples], dtype=torch.long)
         if self.mode == "views":
-            generator = self._generator(out["id"])
-            views = self.view_maker(source, generator) if self.view_maker else (source, source.clone())
-            out["net_input"]["views"] = torch.stack(views)
+            if self.view_maker is None:
+                views: Sequence[torch.Tensor] = (source, source.clone())
+            else:
+                pairs = [
+                    self.view_maker(source[i : i + 1], self._generator(int(index))) for i, index in enumerate(out["id"])
+                ]
+                views = (torch.cat([a for a, _ in pairs]), torch.cat([b for _, b in pairs]))
+            out["net_input"]["views"] = torch.stack(list(views))
         elif self.mode == "cmlc":
             out["net_input"]["views"] = cmlc_views(source)
         elif self.mode == "cmsc":
@@ -67,6 +89,13 @@ class _ViewsMixin:
         else:
             out["net_input"]["views"] = cmsmlc_views(source)
         return out
+
+
+def item_seed(seed: int, epoch: int, index: int, stream: str = "views") -> int:
+    """A 63-bit seed for the draws of window ``index`` in ``epoch`` (``stream`` keeps, e.g., a crop and
+    the views apart): a hash, so nearby seeds, epochs and indices give unrelated streams."""
+    digest = hashlib.blake2b(f"{seed}/{epoch}/{index}/{stream}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % (2**63)
 
 
 def _view_maker(augmentations: Optional[Sequence[Dict[str, Any]]]) -> Optional[TwoViews]:
@@ -99,6 +128,7 @@ class ECGSSLDataset(_ViewsMixin, FileECGDataset):
 
     def collator(self, samples: List[Dict[str, Any]]) -> Dict[str, Any]:
         samples = [s for s in samples if s["source"] is not None]
+        self._crop_items(samples, self.pad, self.max_sample_size)
         return self._add_views(super().collator(samples), samples)
 
 
@@ -129,4 +159,5 @@ class ECGSegmentPairDataset(_ViewsMixin, CMSCECGDataset):
 
     def collator(self, samples: List[Dict[str, Any]]) -> Dict[str, Any]:
         samples = [s for s in samples if s["source"] is not None]
+        self._crop_items(samples, self.pad, self.max_sample_size)
         return self._add_views(RawECGDataset.collator(self, samples), samples)

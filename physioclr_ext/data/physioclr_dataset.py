@@ -14,10 +14,10 @@ the window at its own rate), ``neighbour`` (C, T) or None. Batches::
                  [padding_mask (B, C, T)]}
     features (B, F), feature_valid (B,), neighbour_valid (B,), r_peaks [B tensors], sample_rate
 
-The shuffled view is drawn with a generator seeded from (seed, epoch, window ids), as in
-:mod:`physioclr_ext.data.ecg_ssl_dataset`. Windows longer than the batch length are cropped
-with the same generator and their R-peaks shifted (peaks outside the crop dropped), so the
-peaks always index the collated signal.
+Each window's shuffled view is drawn with its own generator seeded from (seed, epoch, window index),
+as in :mod:`physioclr_ext.data.ecg_ssl_dataset`: the same whatever batch, data-parallel worker or
+resumed run draws it. Windows longer than the batch length are cropped with that generator and
+their R-peaks shifted (peaks outside the crop dropped), so the peaks always index the collated signal.
 """
 
 from __future__ import annotations
@@ -131,11 +131,11 @@ class PhysioCLRDataset(_ViewsMixin, FileECGDataset):
         if not samples:
             return {}
         ids = torch.tensor([s["id"] for s in samples], dtype=torch.long)
-        generator = self._generator(ids)
+        generators = [self._generator(s["id"]) for s in samples]
         length = self._target_size([s["source"].shape[-1] for s in samples])
         sources, neighbours, peaks = [], [], []
         padding_mask = torch.zeros(len(samples), samples[0]["source"].shape[0], length, dtype=torch.bool)
-        for i, s in enumerate(samples):
+        for i, (s, generator) in enumerate(zip(samples, generators)):
             size = s["source"].shape[-1]
             start = int(torch.randint(0, size - length + 1, (1,), generator=generator)) if size > length else 0
             sources.append(_fit(s["source"], length, start))
@@ -145,7 +145,12 @@ class PhysioCLRDataset(_ViewsMixin, FileECGDataset):
             n = s["neighbour"]
             neighbours.append(_fit(n, length) if n is not None else torch.zeros_like(sources[-1]))
         source = torch.stack(sources)
-        shuffled = heartbeat_shuffle_batch(source, peaks, generator=generator, mode=self.shuffle_mode)
+        shuffled = torch.cat(
+            [
+                heartbeat_shuffle_batch(source[i : i + 1], [peaks[i]], generator=generator, mode=self.shuffle_mode)
+                for i, generator in enumerate(generators)
+            ]
+        )
         net_input = {"source": source, "shuffled": shuffled, "neighbour": torch.stack(neighbours)}
         if self.pad:
             net_input["padding_mask"] = padding_mask

@@ -37,6 +37,7 @@ from ..preprocess.worker import load_and_prepare
 from .extract import DELINEATIONS, extract_features, resolve_lead
 from .hybrid_pipeline import add_hybrid_channels
 from .names import FEATURE_DIM, FEATURE_NAMES
+from .npz import save_npz
 from .store import FEATURES_DIR, save_split, split_path, transform_path
 from .transform import fit_transform, resolve_pca
 
@@ -264,9 +265,8 @@ def save_cache(job: RecordJob, result: dict[str, Any]) -> None:
     lengths = [len(p) for p in result["r_peaks"]]
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     flat = np.concatenate(result["r_peaks"]).astype(np.int64) if lengths else np.zeros(0, np.int64)
-    tmp = f"{job.cache}.{os.getpid()}.tmp.npz"
-    np.savez(
-        tmp,
+    save_npz(
+        job.cache,
         key=job.key,
         raw=result["raw"],
         valid=result["valid"],
@@ -274,7 +274,6 @@ def save_cache(job: RecordJob, result: dict[str, Any]) -> None:
         r_peaks=flat,
         r_offsets=offsets,
     )
-    os.replace(tmp, job.cache)
 
 
 def load_cache(job: RecordJob) -> dict[str, Any] | None:

@@ -24,6 +24,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
+from .npz import save_npz
 from .transform import FeatureTransform
 
 FEATURES_DIR = "features"
@@ -78,10 +79,8 @@ def save_split(
     lengths = np.array([len(r) for r in r_peaks], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     peaks = np.concatenate([np.asarray(r, dtype=np.int64) for r in r_peaks]) if len(r_peaks) else np.zeros(0, np.int64)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp.npz"
-    np.savez(
-        tmp,
+    save_npz(
+        path,
         fnames=np.asarray(fnames, dtype=str),
         raw=np.asarray(raw, dtype=np.float32),
         vectors=np.asarray(vectors, dtype=np.float32),
@@ -90,7 +89,6 @@ def save_split(
         r_peaks=peaks.astype(np.int64),
         r_offsets=offsets,
     )
-    os.replace(tmp, path)
 
 
 def transform_path(data_dir: str) -> str:

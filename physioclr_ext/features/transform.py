@@ -6,10 +6,11 @@ without PCA), see :mod:`physioclr_ext.features.store`.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
+
+from .npz import save_npz
 
 MIN_STD = 1e-8  # a constant feature (e.g. the lead count) is centred, not scaled
 PCA_AUTO = "auto"
@@ -71,11 +72,8 @@ class FeatureTransform:
         return out
 
     def save(self, path: str) -> None:
-        """Write ``transform.npz`` atomically."""
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        tmp = path + ".tmp.npz"
-        np.savez(tmp, mean=self.mean, std=self.std, components=self.components, pca_mean=self.pca_mean)
-        os.replace(tmp, path)
+        """Write ``transform.npz`` atomically (and the same bytes for the same transform)."""
+        save_npz(path, mean=self.mean, std=self.std, components=self.components, pca_mean=self.pca_mean)
 
     @classmethod
     def load(cls, path: str) -> FeatureTransform:

@@ -355,12 +355,243 @@ def patch_resume_mid_epoch() -> bool:
     return True
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _free_port() -> int:
+    """A TCP port on localhost that is free now (for the workers' rendezvous)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("localhost", 0))
+        return int(s.getsockname()[1])
+
+
+def spawned_worker(i: int, main: Callable[..., Any], cfg: Any, kwargs: Dict[str, Any]) -> None:
+    """Body of every training process that :func:`call_main` spawns.
+
+    A spawned process is a fresh interpreter: the fixes of this module and the package's
+    registration made in the launcher do not reach it. Apply them, then run fairseq-signals'
+    own ``distributed_main`` (process group, ``main``, final barrier).
+    """
+    apply_patches()
+    # by name: registration imports this module, and files import one way
+    importlib.import_module("physioclr_ext.runners.registration").register_all()
+    distributed_utils = importlib.import_module("fairseq_signals.distributed.utils")
+    distributed_utils.distributed_main(i, main, cfg, kwargs)
+
+
+_TORCHRUN_ENV = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK")
+
+
+def call_main(cfg: Any, main: Callable[..., Any], **kwargs: Any) -> None:
+    """``fairseq_signals.distributed.utils.call_main`` that also starts CPU workers.
+
+    * ``distributed_world_size=N > 1`` without CUDA: N processes on this machine joined over
+      ``tcp://localhost:<free port>`` (upstream asserts N <= the number of GPUs, 0 here, and
+      would spawn min(0, N) processes);
+    * with GPUs: one process per GPU as upstream, ``min(device_count, N)``;
+    * under ``torchrun`` (``RANK``, ``WORLD_SIZE``, ... set): this process is one worker, nothing is
+      spawned (upstream spawned again inside every torchrun worker);
+    * every spawned process runs :func:`spawned_worker`, so the fixes and the registration hold there.
+    """
+    import os
+
+    import torch
+
+    distributed_utils = importlib.import_module("fairseq_signals.distributed.utils")
+    dt = cfg.distributed_training
+    torchrun = all(key in os.environ for key in _TORCHRUN_ENV)
+    if dt.distributed_init_method is None:
+        if not torchrun and dt.distributed_world_size > 1 and not _cuda_available():
+            dt.distributed_init_method = f"tcp://localhost:{_free_port()}"
+        else:
+            distributed_utils.infer_init_method(dt)
+    if dt.distributed_init_method is None:
+        main(cfg, **kwargs)
+        return
+    if torchrun:
+        apply_patches()
+        distributed_utils.distributed_main(int(os.environ.get("LOCAL_RANK", 0)), main, cfg, kwargs)
+        return
+    start_rank = dt.distributed_rank
+    dt.distributed_rank = None  # assigned per process: start_rank + i
+    kwargs["start_rank"] = start_rank
+    nprocs = (
+        min(torch.cuda.device_count(), dt.distributed_world_size) if _cuda_available() else dt.distributed_world_size
+    )
+    torch.multiprocessing.spawn(fn=spawned_worker, args=(main, cfg, kwargs), nprocs=nprocs, join=True)
+
+
+class _GlooWithoutCUDA(types.ModuleType):
+    """Stands in for ``torch.distributed`` inside fairseq_signals/distributed/utils.py: forwards every
+    attribute, but ``init_process_group`` falls back from NCCL (GPU only) to gloo where CUDA is absent."""
+
+    def __init__(self, dist_module: types.ModuleType) -> None:
+        super().__init__("torch.distributed")
+        self._dist = dist_module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dist, name)
+
+    def init_process_group(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("backend") == "nccl" and not _cuda_available():
+            kwargs["backend"] = "gloo"
+        return self._dist.init_process_group(*args, **kwargs)
+
+
+def _all_gather_list_cpu(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def all_gather_list(data: Any, group: Any = None, max_size: int = 16384) -> List[Any]:
+        if _cuda_available():
+            return list(original(data, group=group, max_size=max_size))
+        import torch.distributed as dist
+
+        distributed_utils = importlib.import_module("fairseq_signals.distributed.utils")
+        utils = importlib.import_module("fairseq_signals.utils.utils")
+        group = distributed_utils.get_global_group() if group is None else group
+        out: List[Any] = [None] * dist.get_world_size(group=group)
+        dist.all_gather_object(out, utils.move_to_cpu(data), group=group)
+        return out
+
+    all_gather_list._physioclr_patched = True  # type: ignore[attr-defined]
+    return all_gather_list
+
+
+def _ddp_on_cpu(ddp_class: Any) -> Callable[..., Any]:
+    def DistributedDataParallel(module: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - stands for the class
+        if all(p.device.type == "cpu" for p in module.parameters()):
+            kwargs.pop("device_ids", None)
+            kwargs.pop("output_device", None)
+        return ddp_class(module, *args, **kwargs)
+
+    DistributedDataParallel._physioclr_patched = True  # type: ignore[attr-defined]
+    return DistributedDataParallel
+
+
+def patch_cpu_distributed() -> bool:
+    """Data-parallel training on CPU (gloo), e.g. ``distributed_training.distributed_world_size=2``.
+    fairseq-signals assumes one GPU per worker in four places:
+
+    * fairseq_signals/distributed/utils.py ``call_main``/``_infer_single_node_init`` assert the
+      world size is at most ``torch.cuda.device_count()`` and spawn that many processes:
+      replaced by :func:`call_main` (CPU: N processes; spawned ones get the fixes too);
+    * ``distributed_init`` hard-codes ``backend="nccl"``: gloo where CUDA is absent;
+    * fairseq_signals/models/distributed_model.py passes ``device_ids=[device_id]`` to
+      ``DistributedDataParallel``, which torch refuses for a CPU module: dropped for CPU modules;
+    * ``all_gather_list`` (logging outputs of criterions that cannot be summed: nt_xent, clocs,
+      physioclr, ...) builds its buffer with ``device="cuda"`` and pinned memory:
+      ``torch.distributed.all_gather_object`` without CUDA.
+
+    With CUDA every replaced function behaves as upstream. Applied where the defects are present."""
+    distributed_utils = importlib.import_module("fairseq_signals.distributed.utils")
+    distributed_model = importlib.import_module("fairseq_signals.models.distributed_model")
+    changed = False
+    if distributed_utils.call_main is not call_main and "device_count()" in inspect.getsource(
+        distributed_utils.call_main
+    ):
+        distributed_utils.call_main = call_main  # type: ignore[attr-defined]
+        changed = True
+    current = distributed_utils.dist
+    if not isinstance(current, _GlooWithoutCUDA) and '"nccl"' in inspect.getsource(distributed_utils.distributed_init):
+        distributed_utils.dist = _GlooWithoutCUDA(current)  # type: ignore[attr-defined]
+        changed = True
+    gather = distributed_utils.all_gather_list
+    if not getattr(gather, "_physioclr_patched", False) and 'device="cuda"' in inspect.getsource(gather):
+        distributed_utils.all_gather_list = _all_gather_list_cpu(gather)  # type: ignore[attr-defined]
+        changed = True
+    ddp = distributed_model.DistributedDataParallel
+    if not getattr(ddp, "_physioclr_patched", False) and "device_ids" in inspect.getsource(
+        distributed_model.DistributedModel
+    ):
+        distributed_model.DistributedDataParallel = _ddp_on_cpu(ddp)  # type: ignore[attr-defined]
+        changed = True
+    return changed
+
+
+def _atomic_copyfile(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
+    """Copy to a temporary name beside ``dst_path``, then rename: ``dst_path`` is the old file or the
+    whole new one, never a part (``overwrite`` is ignored, as upstream's local copy does)."""
+    import os
+    import shutil
+
+    tmp = f"{dst_path}.tmp{os.getpid()}"
+    try:
+        shutil.copyfile(src_path, tmp)
+        os.replace(tmp, dst_path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return True
+
+
+def patch_atomic_checkpoint_copy() -> bool:
+    """fairseq_signals/utils/checkpoint_utils.py ``save_checkpoint`` writes the first checkpoint
+    atomically (``.tmp`` then rename) but makes ``checkpoint_last.pt`` (and ``checkpoint_best.pt``)
+    with ``PathManager.copy`` = ``shutil.copyfile`` in place: a run killed during that copy leaves a
+    truncated ``checkpoint_last.pt``, which the restarted run then fails to load. Copy to a temporary
+    name and rename instead (local paths; a registered iopath handler keeps its own copy)."""
+    file_io = importlib.import_module("fairseq_signals.utils.file_io")
+    manager = file_io.PathManager
+    current = manager.copy
+    if getattr(current, "_physioclr_patched", False):
+        return False
+    try:
+        source = inspect.getsource(current)
+    except (OSError, TypeError):
+        return False
+    if "shutil.copyfile(src_path, dst_path)" not in source:
+        return False  # upstream changed it
+
+    def copy(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
+        if file_io.IOPathManager is not None and manager.path_requires_pathmanager(dst_path):
+            return bool(current(src_path, dst_path, overwrite=overwrite))
+        return _atomic_copyfile(src_path, dst_path, overwrite)
+
+    copy._physioclr_patched = True  # type: ignore[attr-defined]
+    manager.copy = staticmethod(copy)
+    return True
+
+
+def patch_numpy_seed_per_update() -> bool:
+    """fairseq_signals/trainer.py ``Trainer._set_seed`` reseeds torch's RNG with ``seed + num_updates``
+    before every update "so that we get reproducible results when resuming from checkpoints", but not
+    NumPy's, which fairseq_cli/train.py seeds once at start. Masks drawn with NumPy in the forward
+    pass (``compute_mask_indices`` in wav2vec 2.0 and PhysioCLR's time masking) therefore
+    continued the stream in an uninterrupted run and restarted it in a resumed one: the resumed run
+    diverged from the first update. Seed NumPy's global RNG from the same number as torch's."""
+    trainer = importlib.import_module("fairseq_signals.trainer")
+    current = trainer.Trainer._set_seed
+    if getattr(current, "_physioclr_patched", False):
+        return False
+    source = inspect.getsource(current)
+    if "np.random" in source or "numpy" in source:
+        return False  # upstream seeds NumPy itself
+
+    def _set_seed(self: Any) -> None:
+        import numpy as np
+
+        current(self)
+        np.random.seed((self.cfg.common.seed + self.get_num_updates()) % 2**32)
+
+    _set_seed._physioclr_patched = True  # type: ignore[attr-defined]
+    trainer.Trainer._set_seed = _set_seed
+    return True
+
+
 PATCHES: Dict[str, Callable[[], bool]] = {
     "resume_mid_epoch": patch_resume_mid_epoch,
     "inference_store_api": patch_inference_store,
     "clip_grad_norm_cpu": patch_clip_grad_norm,
     "checkpoint_weights_only": patch_checkpoint_loading,
     "hydra_error_report_py310": patch_hydra_error_report,
+    "cpu_distributed": patch_cpu_distributed,
+    "atomic_checkpoint_copy": patch_atomic_checkpoint_copy,
+    "numpy_seed_per_update": patch_numpy_seed_per_update,
 }
 
 
