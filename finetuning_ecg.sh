@@ -18,7 +18,9 @@ $DEMO_DATA, lead II only (the lead every MIT-BIH record has), and writes
 $DEMO_DIR/finetune/checkpoint_best.pt (chosen on valid loss).
 
 Options:
-  --data DIR        preprocessed labelled data (train.tsv, valid.tsv, label_def.csv)
+  --data DIR        preprocessed labelled data (train.tsv, valid.tsv, label_def.csv); checked against
+                    the checkpoint's pretraining data (DATA/preprocess.json: rate, leads by name, window
+                    length), whose leads are then loaded in the checkpoint's order
   --checkpoint PT   pretrained checkpoint (from ./pre-training_ecg.sh)
   --config NAME     config in configs/finetuning (default, from the checkpoint's model:
                     physioclr_classifier for PhysioCLR (wav2vec2_physioCLR), ecg_transformer_classifier
@@ -113,11 +115,16 @@ while IFS= read -r line; do
   key="${line%%=*}"
   has_override "${key#+}" "${OVERRIDES[@]+"${OVERRIDES[@]}"}" || EXTRA+=("$line")
 done < <("$PYTHON" -m physioclr_ext.runners.checkpoints arch-overrides "$CKPT" --config "$CONFIG_DIR/$CONFIG.yaml")
+# DATA must carry what the checkpoint was pretrained on (rate, leads by name, window length): its leads
+# are loaded in the checkpoint's order, or the run stops here with what differs.
+data_shape_overrides --config "$CONFIG_DIR/$CONFIG.yaml" --data "$DATA" --checkpoint "$CKPT" \
+  -- "${DEMO_OVERRIDES[@]+"${DEMO_OVERRIDES[@]}"}" "${OVERRIDES[@]+"${OVERRIDES[@]}"}"
 
 mkdir -p "$OUT"
 "$(console_script physioclr-hydra-train)" --config-dir "$CONFIG_DIR" --config-name "$CONFIG" \
   task.data="$DATA" model.model_path="$CKPT" model.num_labels="$NUM_LABELS" \
   checkpoint.save_dir="$OUT" hydra.run.dir="$OUT" \
-  "${EXTRA[@]+"${EXTRA[@]}"}" "${DEMO_OVERRIDES[@]+"${DEMO_OVERRIDES[@]}"}" "${OVERRIDES[@]+"${OVERRIDES[@]}"}"
+  "${EXTRA[@]+"${EXTRA[@]}"}" "${SHAPE_OVERRIDES[@]+"${SHAPE_OVERRIDES[@]}"}" \
+  "${DEMO_OVERRIDES[@]+"${DEMO_OVERRIDES[@]}"}" "${OVERRIDES[@]+"${OVERRIDES[@]}"}"
 [[ -f "$OUT/checkpoint_best.pt" ]] || die "fine-tuning finished without $OUT/checkpoint_best.pt"
 echo "fine-tuned checkpoint: $OUT/checkpoint_best.pt"

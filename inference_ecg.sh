@@ -58,16 +58,14 @@ require_fairseq_signals
 mkdir -p "$OUT"
 MODEL_NAME="$("$PYTHON" -m physioclr_ext.runners.checkpoints model-name "$CKPT")"
 if [[ "$MODEL_NAME" == *classifier* ]]; then
-  # The leads the classifier was fine-tuned on (task.leads_to_load, lead II only in the demo):
-  # fairseq-signals' inference loads the data with its own task config, which would feed every lead.
-  LEADS=()
-  if ! has_override task.leads_to_load "${OVERRIDES[@]+"${OVERRIDES[@]}"}"; then
-    while IFS= read -r line; do LEADS+=("$line"); done \
-      < <("$PYTHON" -m physioclr_ext.runners.checkpoints lead-overrides "$CKPT")
-  fi
+  # The leads the classifier was fine-tuned on (task.leads_to_load, lead II only in the demo), found in
+  # DATA by name, at the checkpoint's rate: fairseq-signals' inference loads the data with its own task
+  # config, which would feed every lead. A DATA that lacks them stops here with what differs.
+  data_shape_overrides --config "$REPO_ROOT/configs/inference/classifier.yaml" --data "$DATA" --checkpoint "$CKPT" \
+    -- "${OVERRIDES[@]+"${OVERRIDES[@]}"}"
   "$(console_script physioclr-hydra-inference)" --config-dir "$REPO_ROOT/configs/inference" --config-name classifier \
     task.data="$DATA" common_eval.path="$CKPT" common_eval.results_path="$OUT" dataset.valid_subset="$SUBSET" \
-    hydra.run.dir="$OUT" "${LEADS[@]+"${LEADS[@]}"}" "${OVERRIDES[@]+"${OVERRIDES[@]}"}"
+    hydra.run.dir="$OUT" "${SHAPE_OVERRIDES[@]+"${SHAPE_OVERRIDES[@]}"}" "${OVERRIDES[@]+"${OVERRIDES[@]}"}"
   LABEL_DEF=()
   [[ -f "$DATA/label_def.csv" ]] && LABEL_DEF=(--label-def "$DATA/label_def.csv")
   "$PYTHON" -m physioclr_ext.evaluation predictions --outputs "$OUT/outputs_$SUBSET.npy" \

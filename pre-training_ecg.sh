@@ -17,7 +17,10 @@ Options:
   --method NAME   method to pretrain (default: physioclr; others: wav2vec2, contrastive_cnn,
                   clocs_cmsc, ...); its configs are configs/pretraining/<method>.yaml and
                   <method>_tiny.yaml. PhysioCLR needs DATA/features (./preprocess_ecg.sh writes them)
-  --data DIR      preprocessed data (train.tsv, ...), e.g. from ./preprocess_ecg.sh
+  --data DIR      preprocessed data (train.tsv, ...), e.g. from ./preprocess_ecg.sh; its sample rate,
+                  leads and window length (DATA/preprocess.json) set the task and the model's input
+                  size (task.sample_rate, task.leads_to_load, model.in_channels/in_d/num_leads, ...),
+                  or the run stops first with what differs and the option that fixes it
   --config NAME   a config name in configs/pretraining (overrides --method's choice)
   --tiny          use the tiny CPU variant <method>_tiny
   --out DIR       checkpoints and logs (default: runs/<method>/pretrain, demo: $DEMO_DIR/pretrain)
@@ -55,9 +58,11 @@ OUT="$(abspath "${OUT:-runs/$METHOD/pretrain}")"
 DATA="$(abspath "$DATA")"
 
 require_fairseq_signals
+# The task and model follow DATA/preprocess.json (rate, leads, window length); the user's overrides win.
+data_shape_overrides --config "$CONFIG_DIR/$CONFIG.yaml" --data "$DATA" -- "${OVERRIDES[@]+"${OVERRIDES[@]}"}"
 mkdir -p "$OUT"
 "$(console_script physioclr-hydra-train)" --config-dir "$CONFIG_DIR" --config-name "$CONFIG" \
   task.data="$DATA" checkpoint.save_dir="$OUT" hydra.run.dir="$OUT" \
-  "${OVERRIDES[@]+"${OVERRIDES[@]}"}"
+  "${SHAPE_OVERRIDES[@]+"${SHAPE_OVERRIDES[@]}"}" "${OVERRIDES[@]+"${OVERRIDES[@]}"}"
 [[ -f "$OUT/checkpoint_last.pt" ]] || die "training finished without $OUT/checkpoint_last.pt"
 echo "pretrained checkpoint: $OUT/checkpoint_last.pt"

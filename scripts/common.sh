@@ -40,3 +40,13 @@ has_override() {
   for arg in "$@"; do [[ "$arg" == "$key="* || "$arg" == "+$key="* ]] && return 0; done
   return 1
 }
+
+# Fit a config to the data's shape (preprocess.json: rate, leads, window length): sets the array
+# SHAPE_OVERRIDES from `python -m physioclr_ext.runners.data_shape overrides ARGS...` (the user's overrides
+# go after --, they win), or exits 2 with its one-line reason before anything trains.
+data_shape_overrides() {
+  local out
+  out="$("$PYTHON" -m physioclr_ext.runners.data_shape overrides "$@")" || exit 2
+  SHAPE_OVERRIDES=()
+  [[ -z "$out" ]] || mapfile -t SHAPE_OVERRIDES <<< "$out"
+}

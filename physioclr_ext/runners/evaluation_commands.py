@@ -163,6 +163,7 @@ def preflight(args: argparse.Namespace) -> None:
     """
     from physioclr_ext.evaluation.data_check import DataError, check_data_dir, read_manifest_lines
     from physioclr_ext.runners.checkpoints import CheckpointError, check_pretrained, read_checkpoint
+    from physioclr_ext.runners.data_shape import DataShapeError
     from physioclr_ext.runners.registration import fairseq_signals_error
 
     try:
@@ -178,7 +179,8 @@ def preflight(args: argparse.Namespace) -> None:
         elif args.command in ("few-shot", "repeated"):
             check_data_dir(args.data, ("train", "valid", "test") if args.command == "few-shot" else ("train",))
             _check_num_labels(args.override, args.data)
-    except (CheckpointError, DataError) as exc:
+            _check_shape(args)
+    except (CheckpointError, DataError, DataShapeError) as exc:
         raise UsageError(str(exc)) from None
     reason = fairseq_signals_error()
     if reason:
@@ -186,6 +188,18 @@ def preflight(args: argparse.Namespace) -> None:
             f"'{args.command}' needs fairseq-signals, which does not import here ({reason.splitlines()[0]}); "
             "install it (see the README, 'Installation') or run in its environment"
         )
+
+
+def _check_shape(args: argparse.Namespace) -> None:
+    """The data against the checkpoint (or the per-repeat pretraining config) before any run starts
+    (:mod:`physioclr_ext.runners.data_shape`; the protocols apply the same overrides to every run)."""
+    from physioclr_ext.runners.finetune_runs import REPO_CONFIGS, TrainSpec, fit_to_data
+
+    if getattr(args, "checkpoint", None):
+        fit_to_data(_spec(args), args.data, args.checkpoint)
+    if getattr(args, "pretrain_config", None):
+        pre = TrainSpec(os.path.join(REPO_CONFIGS, "pretraining"), args.pretrain_config, list(args.pretrain_override))
+        fit_to_data(pre, args.data)
 
 
 class UsageError(ValueError):

@@ -18,6 +18,7 @@ This module needs fairseq-signals (training runs through its console scripts).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -109,6 +110,20 @@ def architecture_of(checkpoint: str, config_path: str) -> List[str]:
     from physioclr_ext.runners.checkpoints import finetuning_overrides
 
     return finetuning_overrides(checkpoint, config_path)
+
+
+def fit_to_data(spec: TrainSpec, data: str, checkpoint: Optional[str] = None) -> TrainSpec:
+    """``spec`` with the overrides that fit its config to the shape of ``data`` (its ``preprocess.json``;
+    with ``checkpoint``, the leads the checkpoint was trained on) before its own, which win.
+
+    Raises:
+        physioclr_ext.runners.data_shape.DataShapeError: the data cannot go through the config or checkpoint.
+    """
+    from physioclr_ext.runners.data_shape import shape_overrides
+
+    config = os.path.join(spec.config_dir, spec.config_name + ".yaml")
+    shape = shape_overrides(config, data, spec.overrides, checkpoint)
+    return dataclasses.replace(spec, overrides=[*shape, *spec.overrides])
 
 
 def finetune(
@@ -250,6 +265,7 @@ def few_shot(
 
     # Hydra changes the working directory of each run: every path it gets is absolute.
     data, checkpoint, out = (os.path.abspath(p) for p in (data, checkpoint, out))
+    spec = fit_to_data(spec, data, checkpoint)  # the run directories hold manifests only
     windows = Windows.read(data)
     train = np.flatnonzero(windows.split == "train")
     num_labels = windows.labels.shape[1] if windows.labels.shape[1] > 1 else _n_outputs(windows.labels)
@@ -320,6 +336,8 @@ def repeated(
     checkpoint = os.path.abspath(checkpoint) if checkpoint else None
     windows = Windows.read(data)
     num_labels = windows.labels.shape[1] if windows.labels.shape[1] > 1 else _n_outputs(windows.labels)
+    if pretrain_spec is not None:
+        pretrain_spec = fit_to_data(pretrain_spec, data)
     results: Dict[str, List[dict]] = {}
     for r in tqdm(range(repeats), desc="repeats", disable=not progress):
         run_dir = os.path.join(out, f"repeat{r}")
@@ -341,7 +359,8 @@ def repeated(
             if pretrain_spec is not None:
                 ckpt = pretrain(pretrain_spec, data_dir, os.path.join(run_dir, "pretrain"), seed + r)
             weights = pos_weight(windows.labels[split["train"]]) if num_labels == windows.labels.shape[1] else None
-            best = finetune(spec, data_dir, os.path.join(run_dir, "finetune"), ckpt, seed + r, num_labels, weights)
+            fitted = fit_to_data(spec, data, ckpt)
+            best = finetune(fitted, data_dir, os.path.join(run_dir, "finetune"), ckpt, seed + r, num_labels, weights)
             record = {
                 "repeat": r,
                 "seed": seed + r,
