@@ -63,9 +63,11 @@ from ssl_table.methods import (  # noqa: E402
     CONTRACTS,
     METHODS,
     QUICK_METHODS,
+    RELEASED_SOURCES,
     SOURCES,
     TASKS,
     UNSUPPORTED,
+    Method,
     pool_sources,
     task_sources,
 )
@@ -82,10 +84,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     p.add_argument(
         "--methods",
-        nargs="+",
+        nargs="*",
         default=None,
         choices=sorted(METHODS),
-        help=f"default: all (--quick: {' '.join(QUICK_METHODS)})",
+        help=f"default: all (--quick: {' '.join(QUICK_METHODS)}); none with --released only",
     )
     p.add_argument("--tasks", nargs="+", default=None, choices=sorted(TASKS), help="default: a b c (--quick: a)")
     p.add_argument(
@@ -146,9 +148,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=["features", "supervised"],
         help="reference rows (default both; --quick none)",
     )
+    p.add_argument(
+        "--released",
+        action="append",
+        default=[],
+        metavar="METHOD=WEIGHTS",
+        help="also evaluate a file released with the original code (METHOD: lfbt), converted by "
+        "python -m physioclr_ext.runners.checkpoints import, as the row METHOD_released (no pretraining here)",
+    )
     p.add_argument("--workers", type=int, default=2, help="preprocessing processes")
     args = p.parse_args(argv)
-    args.methods = args.methods or list(QUICK_METHODS if args.quick else METHODS)
+    try:
+        args.released = dict(released_method(spec) for spec in args.released)
+    except ValueError as err:
+        p.error(str(err))
+    args.methods = args.methods if args.methods is not None else list(QUICK_METHODS if args.quick else METHODS)
     args.tasks = args.tasks or (["a"] if args.quick else ["a", "b", "c"])
     if args.budget_samples is not None and args.budget_minutes is not None:
         p.error("give --budget-minutes or --budget-samples, not both")
@@ -164,6 +178,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     args.out = os.path.abspath(args.out)
     return args
+
+
+def released_method(spec: str):
+    """``METHOD=WEIGHTS`` -> (the row's :class:`Method`, the weights' absolute path): the base method's input
+    contract and paper-size config, under the name ``METHOD_released``."""
+    name, sep, weights = spec.partition("=")
+    if not sep or name not in RELEASED_SOURCES:
+        raise ValueError(f"--released {spec}: give METHOD=WEIGHTS with METHOD one of {', '.join(RELEASED_SOURCES)}")
+    if not os.path.isfile(weights):
+        raise ValueError(f"--released {spec}: no such file {weights}")
+    base = METHODS[name]
+    method = Method(f"{name}_released", base.gpu_config, base.gpu_config, base.contract, base.needs, base.length_key)
+    return method, os.path.abspath(weights)
 
 
 def stage_data(args, methods) -> dict:
@@ -233,6 +260,10 @@ def stage_pretrain(args, methods) -> dict:
         config = method.gpu_config if args.gpu else method.config
         out = os.path.join(args.out, "pretrain", method.name)
         start = time.time()
+        if method in args.released:
+            records[method.name] = stages.import_released(method, args.released[method], out)
+            log(f"  {method.name}: released weights {args.released[method]} converted")
+            continue
         try:
             records[method.name] = stages.pretrain_method(
                 method,
@@ -379,13 +410,19 @@ def stage_report(args, methods, data_report, pool_report, pretrained, results) -
                 pngs.append(plots.plot_label_curves(curves, path, METRICS[0], f"{titles[task_key]} ({protocol})"))
     pngs.append(
         plots.plot_loss_curves(
-            {k: r["loss_curve"] for k, r in pretrained.items()}, os.path.join(args.out, "pretraining_loss.png")
+            {k: r["loss_curve"] for k, r in pretrained.items() if r["loss_curve"]},
+            os.path.join(args.out, "pretraining_loss.png"),
         )
     )
     header = [
         f"- budget: {args.budget.describe()} ({'GPU, paper-size configs' if args.gpu else 'CPU configs'}); "
         "updates reached (batch size): "
-        + ", ".join(f"{k} {r['reached_updates']} ({r.get('batch_size', '?')})" for k, r in pretrained.items()),
+        + ", ".join(
+            f"{k} {r['reached_updates']} ({r.get('batch_size', '?')})"
+            if "released_weights" not in r
+            else f"{k} released weights {os.path.basename(r['released_weights'])} (sha256 {r['weights_sha256'][:12]})"
+            for k, r in pretrained.items()
+        ),
         *(
             [f"- pretraining overrides for every method: {' '.join(args.pretrain_override)}"]
             if args.pretrain_override
@@ -452,7 +489,7 @@ def main(argv=None) -> int:
     skipped = [m for m in args.methods if m in UNSUPPORTED]
     for m in skipped:
         log(f"{m}: not run ({UNSUPPORTED[m]})")
-    methods = [METHODS[m] for m in args.methods if m not in UNSUPPORTED]
+    methods = [METHODS[m] for m in args.methods if m not in UNSUPPORTED] + list(args.released)
     start = time.time()
     data_report = stage_data(args, methods)
     pool_report = stage_pool(args, methods)

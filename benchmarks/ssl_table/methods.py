@@ -183,6 +183,11 @@ class Method:
     overrides: Tuple[str, ...] = ()  # benchmark-only pretraining overrides (CPU configs), with the reason below
 
 
+RELEASED_SOURCES = ("lfbt",)
+"""Methods whose originals' released files ``--released`` converts (``runners.checkpoints import --from``); their
+rows use the method's contract and paper-size config (the released model's size). LFBT's files are in its
+repository; ST-MEM's and ECG-JEPA's are hosted elsewhere and 12-/8-lead, where the benchmark's rows are one-lead."""
+
 CLOCS_LENGTH = "model.encoder_args.input_length"
 BATCH_64 = ("dataset.batch_size=64",)
 METHODS: Dict[str, Method] = {

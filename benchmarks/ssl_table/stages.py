@@ -10,6 +10,7 @@ functions as ``linear-probe`` and ``knn`` in this process.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import subprocess
@@ -261,6 +262,44 @@ def pretrain_method(
     }
     _write_json(os.path.join(out, "pretrain.json"), record)
     return record
+
+
+def import_released(method: Method, weights: str, out: str) -> dict:
+    """Convert a file released with the original code into ``out/checkpoint_imported.pt`` (``python -m
+    physioclr_ext.runners.checkpoints import``) and return a pretraining record for it (no updates here)."""
+    record = _read_json(os.path.join(out, "pretrain.json"))
+    if record is not None and os.path.exists(record["checkpoint"]):
+        return record
+    os.makedirs(out, exist_ok=True)
+    ckpt = os.path.join(out, "checkpoint_imported.pt")
+    source = method.name[: -len("_released")]
+    command = [sys.executable, "-m", "physioclr_ext.runners.checkpoints", "import", "--from", source, weights]
+    subprocess.run(command + ["--out", ckpt, "--force"], check=True)
+    record = {
+        "method": method.name,
+        "config": method.config,
+        "contract": method.contract,
+        "checkpoint": ckpt,
+        "released_weights": weights,
+        "weights_sha256": _sha256(weights),
+        "budget": "released weights (pretrained by the original authors on their data)",
+        "batch_size": None,
+        "planned_updates": None,
+        "reached_updates": None,
+        "windows_seen": None,
+        "wall_seconds": 0.0,
+        "loss_curve": [],
+    }
+    _write_json(os.path.join(out, "pretrain.json"), record)
+    return record
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def random_init_checkpoint(checkpoint: str, out: str, seed: int = 0) -> str:

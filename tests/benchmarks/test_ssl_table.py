@@ -337,3 +337,28 @@ def test_pool_exclude_leaves_a_source_out_of_the_pool_only():
     kept = methods.pool_sources(one_lead, ["pool_qtdb", "pool_svdb"])
     assert "pool_qtdb" not in kept and "pool_svdb" not in kept
     assert set(methods.pool_sources(one_lead)) - set(kept) == {"pool_qtdb", "pool_svdb"}
+
+
+def _ssl_table_script():
+    """benchmarks/ssl_table.py itself (its name is shadowed by the ``ssl_table`` package beside it)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ssl_table_script", BENCHMARKS / "ssl_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_released_weights_get_a_row_with_the_base_methods_contract_and_paper_config(tmp_path):
+    script = _ssl_table_script()
+    weights = tmp_path / "encoder_group_gamma_0.8.pth"
+    weights.write_bytes(b"not read here")
+    args = script.parse_args(["--out", str(tmp_path / "out"), "--methods", "lfbt", "--released", f"lfbt={weights}"])
+    [(method, path)] = args.released.items()
+    assert method.name == "lfbt_released"
+    assert method.contract == methods.METHODS["lfbt"].contract
+    assert method.config == methods.METHODS["lfbt"].gpu_config == "lfbt"
+    assert path == str(weights)
+    for bad in (f"st_mem={weights}", str(weights), f"lfbt={tmp_path / 'missing.pth'}"):
+        with pytest.raises(SystemExit):
+            script.parse_args(["--out", str(tmp_path / "out"), "--released", bad])
