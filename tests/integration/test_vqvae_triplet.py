@@ -125,6 +125,54 @@ def test_triplet_model_criterion_and_knn_selection_metric(demo_dir):
     assert np.isclose(values["knn_macro_f1"], round(expected, 4)) and 0 <= values["knn_macro_f1"] <= 1
 
 
+def _balanced_task(data, seed):
+    from fairseq_signals.tasks import TASK_REGISTRY
+    from omegaconf import OmegaConf
+
+    import physioclr_ext
+
+    physioclr_ext.register()
+    from physioclr_ext.tasks.ecg_triplet import ECGTripletTaskConfig
+
+    task = TASK_REGISTRY["ecg_triplet"].setup_task(
+        OmegaConf.structured(ECGTripletTaskConfig(data=str(data), seed=seed))
+    )
+    task.load_dataset("train")
+    task.load_dataset("valid")
+    return task
+
+
+def _epoch(task, epoch, batch_size=8, shard=(1, 0)):
+    """Window ids of each batch of one training epoch through fairseq-signals' EpochBatchIterator."""
+    itr = task.get_batch_iterator(
+        task.dataset("train"), max_signals=batch_size, seed=1, num_shards=shard[0], shard_id=shard[1], epoch=epoch
+    )
+    return [tuple(b["id"].tolist()) for b in itr.next_epoch_itr(shuffle=True) if b]
+
+
+def test_triplet_task_draws_class_balanced_batches_from_its_seed(demo_dir):
+    """`ecg_triplet` task: every training batch of fairseq-signals' iterator holds both classes, at least
+    two windows each (batch 8: four each), the same batches from the same seed, new ones each epoch."""
+    import scipy.io
+
+    data = demo_dir / "data" / "mitdb"
+    task = _balanced_task(data, seed=3)
+    train = task.dataset("train")
+    labels = train.window_labels.reshape(-1)
+    first = scipy.io.loadmat(str(Path(train.root_dir) / str(train.fnames[0])))["label"]
+    assert labels[0] == first.reshape(-1)[0] and set(labels.tolist()) == {0, 1}
+    epoch1 = _epoch(task, 1)
+    assert len(epoch1) == -(-len(labels) // 8)
+    assert all(sorted(labels[list(b)].tolist()) == [0] * 4 + [1] * 4 for b in epoch1), epoch1
+    assert _epoch(_balanced_task(data, seed=3), 1) == epoch1
+    assert _epoch(_balanced_task(data, seed=3), 2) != epoch1
+    assert _epoch(_balanced_task(data, seed=4), 1) != epoch1
+    # data-parallel shards split the same batches; validation keeps plain batches over every window
+    shards = [_epoch(_balanced_task(data, seed=3), 1, shard=(2, i)) for i in range(2)]
+    assert sorted(shards[0] + shards[1]) == sorted(epoch1)
+    assert getattr(task.dataset("valid"), "window_labels", None) is None
+
+
 @pytest.fixture(scope="module")
 def ludb_st_mem(tmp_path_factory):
     from physioclr_ext.preprocess import PreprocessConfig
