@@ -6,7 +6,12 @@ imports them only where fairseq-signals is available.
 
 from typing import Any
 
-_LAZY = {"PhysioCLRDataset": "physioclr_ext.data.physioclr_dataset"}
+_LAZY = {
+    "PhysioCLRDataset": "physioclr_ext.data.physioclr_dataset",
+    "PackedECGSSLDataset": "physioclr_ext.data.packed_dataset",
+    "PackedECGSegmentPairDataset": "physioclr_ext.data.packed_dataset",
+    "PackedPhysioCLRDataset": "physioclr_ext.data.packed_dataset",
+}
 
 
 def __getattr__(name: str) -> Any:

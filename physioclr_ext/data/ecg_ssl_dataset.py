@@ -120,9 +120,12 @@ class ECGSSLDataset(_ViewsMixin, FileECGDataset):
         self.mode, self.seed = mode, seed
         self.view_maker = _view_maker(augmentations) if mode == "views" else None
 
+    def _read(self, fname: str) -> Dict[str, Any]:
+        """The ``.mat`` contents of window ``fname`` (a manifest path); the packed datasets override it."""
+        return scipy.io.loadmat(os.path.join(self.root_dir, fname))
+
     def __getitem__(self, index: int) -> Dict[str, Any]:
-        path = os.path.join(self.root_dir, str(self.fnames[index]))
-        mat = scipy.io.loadmat(path)
+        mat = self._read(str(self.fnames[index]))
         feats = torch.from_numpy(np.asarray(mat["feats"], dtype=np.float32))
         return {"id": index, "source": self.postprocess(feats, mat["curr_sample_rate"]), "patient_id": _patient_id(mat)}
 
@@ -144,12 +147,16 @@ class ECGSegmentPairDataset(_ViewsMixin, CMSCECGDataset):
         self.mode, self.seed, self.view_maker = mode, seed, None
         self.sizes: Any = self.sizes * 2  # two windows per item
 
+    def _read(self, fname: str) -> Dict[str, Any]:
+        """The ``.mat`` contents of window ``fname`` (``mat/<record>_<i>.mat``); the packed datasets override it."""
+        return scipy.io.loadmat(os.path.join(self.root_dir, fname))
+
     def __getitem__(self, index: int) -> Dict[str, Any]:
         fname = self.fnames[index]
         fname = fname if isinstance(fname, str) else fname.as_py()
         feats, patient = [], -1
         for segment in self.segments[index][:2]:
-            mat = scipy.io.loadmat(os.path.join(self.root_dir, f"{fname}_{segment}.{self.ext}"))
+            mat = self._read(f"{fname}_{segment}.{self.ext}")
             feats.append(
                 self.postprocess(torch.from_numpy(np.asarray(mat["feats"], dtype=np.float32)), mat["curr_sample_rate"])
             )

@@ -331,6 +331,12 @@ def _run_options(group: argparse._ArgumentGroup) -> None:
         "after writing the outputs of the others (for pipelines); default: exit 0 when any record succeeded",
     )
     group.add_argument(
+        "--packed",
+        action="store_true",
+        help="also write each split's windows into one memory-mapped float32 array with an index "
+        "(OUTPUT/packed/), read by the tasks with task.packed=true; the .mat files are still written",
+    )
+    group.add_argument(
         "--features",
         action="store_true",
         help="also extract neurokit2 physiological features into OUTPUT/features/ (PhysioCLR)",

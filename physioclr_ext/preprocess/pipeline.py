@@ -1,5 +1,5 @@
 """The preprocessing run: discover -> plan splits -> process records in
-parallel (resumable) -> write manifests, labels and ``preprocess.json``."""
+parallel (resumable) -> write manifests, labels, the packed arrays (``--packed``) and ``preprocess.json``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from . import outputs
+from . import outputs, packed
 from .config import PreprocessConfig
 from .labels import AAMI_CLASSES, LUDB_RHYTHMS, SNOMED_NAMES, LabelSpace, order_label_names
 from .labels_csv import apply_labels_csv
@@ -78,6 +78,7 @@ def run(config: PreprocessConfig) -> dict[str, Any]:
     cmsc_counts = outputs.write_cmsc(out, ordered, plan.assignment)
     outputs.write_windows_csv(out, rows, labels, config.leads)
     counts = outputs.write_label_files(out, rows, labels, [j.label for j in jobs])
+    packed_shapes = write_packed_outputs(out, config, rows, ordered)
     summary = build_summary(
         config=config,
         fmt=fmt,
@@ -92,12 +93,28 @@ def run(config: PreprocessConfig) -> dict[str, Any]:
         n_found=len(refs),
         extra={"cmsc_pairs": cmsc_counts, "label_counts": counts},
     )
+    if packed_shapes is not None:
+        summary["packed"] = packed_shapes
     if csv_labels:
         summary["labels"]["csv"] = csv_labels.report
     if fmt == "physionet2021":
         summary["labels"]["unmapped_codes"] = unmapped_codes(plan.refs, labels.names)
     write_summary(out, summary)
     return summary
+
+
+def write_packed_outputs(
+    out: Path, config: PreprocessConfig, rows: Sequence[dict[str, Any]], markers: Sequence[Mapping[str, Any]]
+) -> dict[str, list[int]] | None:
+    """``OUTPUT/packed/`` from the written windows with ``config.packed`` (:mod:`.packed`), else remove it.
+
+    Returns:
+        ``{split: [N, C, T]}`` when packed, else None.
+    """
+    if not config.packed:
+        packed.remove_packed(out)
+        return None
+    return packed.write_packed(out, rows, {m["record"]: m["key"] for m in markers})
 
 
 def write_summary(output: str | Path, summary: dict[str, Any]) -> None:
@@ -201,6 +218,8 @@ def execute(
             skipped.append(job.ref.record_id)
         else:
             todo.append(job)
+    if todo:  # windows are about to change: a packed index must not outlive them
+        packed.remove_indexes(out)
     failures: dict[str, str] = {}
     with tqdm(
         total=len(jobs), initial=len(skipped), unit="record", desc="preprocess", disable=not config.progress

@@ -12,6 +12,7 @@ YAML::
       _name: ecg_ssl_pretraining
       data: /path/to/preprocessed
       mode: views
+      packed: false       # true: read DATA/packed/ (preprocess with --packed)
       augmentations:
         - {name: time_warp, p: 0.5, n_segments: 4, warp: 0.2}
         - {name: gaussian_noise, factor: 0.1}
@@ -27,6 +28,7 @@ from fairseq_signals.tasks import Task, register_task
 from omegaconf import II, MISSING, OmegaConf
 
 from physioclr_ext.data.ecg_ssl_dataset import MODES, ECGSegmentPairDataset, ECGSSLDataset
+from physioclr_ext.data.packed_dataset import PackedECGSegmentPairDataset, PackedECGSSLDataset
 
 
 @dataclass
@@ -51,6 +53,13 @@ class ECGSSLPretrainingConfig(Dataclass):
     min_sample_size: Optional[int] = field(default=None, metadata={"help": "skip shorter windows"})
     normalize: bool = False
     filter: bool = False
+    packed: bool = field(
+        default=False,
+        metadata={
+            "help": "read the windows from DATA/packed/ (one memory-mapped array per split, written by "
+            "python -m physioclr_ext.preprocess ... --packed) instead of one .mat file per window; same items"
+        },
+    )
     seed: int = II("common.seed")
 
 
@@ -86,7 +95,8 @@ class ECGSSLPretrainingTask(Task):
         common = self._dataset_kwargs(split)
         if cfg.mode in ("cmsc", "cmsmlc"):
             path = os.path.join(cfg.data, "cmsc", f"{split}.tsv")
-            self.datasets[split] = ECGSegmentPairDataset(path, mode=cfg.mode, **common)
+            pairs = PackedECGSegmentPairDataset if cfg.packed else ECGSegmentPairDataset
+            self.datasets[split] = pairs(path, mode=cfg.mode, **common)
         else:
             augmentations = (
                 OmegaConf.to_container(cfg.augmentations, resolve=True)
@@ -94,7 +104,7 @@ class ECGSSLPretrainingTask(Task):
                 else cfg.augmentations
             )
             path = os.path.join(cfg.data, f"{split}.tsv")
-            self.datasets[split] = ECGSSLDataset(path, mode=cfg.mode, augmentations=augmentations, **common)
+            self.datasets[split] = self._windows_class()(path, mode=cfg.mode, augmentations=augmentations, **common)
 
     def load_windows(self, split: str) -> None:
         """Every window of ``<data>/<split>.tsv`` on its own, in manifest order and without augmentation:
@@ -102,7 +112,10 @@ class ECGSSLPretrainingTask(Task):
         read pairs of adjacent windows from the pair manifest)."""
         common = {**self._dataset_kwargs(split), "training": False}
         path = os.path.join(self.cfg.data, f"{split}.tsv")
-        self.datasets[split] = ECGSSLDataset(path, mode="views", augmentations=None, **common)
+        self.datasets[split] = self._windows_class()(path, mode="views", augmentations=None, **common)
+
+    def _windows_class(self) -> type:
+        return PackedECGSSLDataset if self.cfg.packed else ECGSSLDataset
 
     def max_positions(self) -> tuple:
         return (sys.maxsize, sys.maxsize)

@@ -19,6 +19,7 @@ YAML::
       feature_set: vectors
       shuffle_mode: keep_ends
       use_neighbour: true
+      packed: false                    # true: read DATA/packed/ (preprocess with --packed)
 """
 
 import logging
@@ -31,6 +32,7 @@ from fairseq_signals.tasks import register_task
 from fairseq_signals.tasks.ecg_pretraining import ECGPretrainingConfig, ECGPretrainingTask
 from omegaconf import II
 
+from physioclr_ext.data.packed_dataset import PackedPhysioCLRDataset
 from physioclr_ext.data.physioclr_dataset import FEATURE_SETS, PhysioCLRDataset
 from physioclr_ext.features.store import split_path, stored_feature_dim, transform_path
 
@@ -65,6 +67,13 @@ class PhysioCLRTaskConfig(ECGPretrainingConfig):
             "as an extra positive of the physioclr criterion, which reads this option"
         },
     )
+    packed: bool = field(
+        default=False,
+        metadata={
+            "help": "read the windows from DATA/packed/ (one memory-mapped array per split, written by "
+            "python -m physioclr_ext.preprocess ... --packed) instead of one .mat file per window; same items"
+        },
+    )
     seed: int = II("common.seed")
 
 
@@ -92,7 +101,7 @@ class PhysioCLRTask(ECGPretrainingTask):
             )
         kwargs.pop("combine", None)
         kwargs.pop("epoch", None)
-        dataset = PhysioCLRDataset(
+        dataset = (PackedPhysioCLRDataset if cfg.packed else PhysioCLRDataset)(
             os.path.join(cfg.data, f"{split}.tsv"),
             sample_rate=cfg.sample_rate,
             feature_set=cfg.feature_set,
