@@ -25,7 +25,8 @@ Options:
   --config NAME     config in configs/finetuning (default, from the checkpoint's model:
                     physioclr_classifier for PhysioCLR (wav2vec2_physioCLR), ecg_transformer_classifier
                     for fairseq-signals' wav2vec2/ecg_transformer, ecg_ssl_classifier for the package's
-                    other methods; the demo uses their _tiny variants)
+                    other methods; the demo uses their _tiny variants; data with one class per window
+                    (DATA/preprocess.json labels multiclass or aami) takes the _multiclass variant)
   --tiny            the default config's _tiny CPU variant (as the demo)
   --num-labels N    number of outputs (default: rows of label_def.csv)
   --no-pos-weight   do not pass pos_weight.txt to the criterion
@@ -78,8 +79,9 @@ fi
 [[ -f "$CKPT" ]] || die "no checkpoint $CKPT"
 if [[ -z "$CONFIG" ]]; then
   TINY_FLAG=(); [[ $TINY -eq 1 ]] && TINY_FLAG=(--tiny)
-  CONFIG="$("$PYTHON" -m physioclr_ext.runners.checkpoints finetune-config "$CKPT" "${TINY_FLAG[@]}")" \
-    || die "cannot read the model of $CKPT"
+  # Class-index labels (one class column in --labels, --label-scheme aami) take the _multiclass variant.
+  CONFIG="$("$PYTHON" -m physioclr_ext.runners.checkpoints finetune-config "$CKPT" --data "$DATA" \
+    "${TINY_FLAG[@]+"${TINY_FLAG[@]}"}")" || exit 2
 fi
 CONFIG_DIR="$REPO_ROOT/configs/finetuning"
 [[ -f "$CONFIG_DIR/$CONFIG.yaml" ]] || die "no config $CONFIG_DIR/$CONFIG.yaml"

@@ -11,7 +11,7 @@ Usage::
 
     python -m physioclr_ext.runners.checkpoints arch-overrides checkpoint_last.pt --config finetune.yaml
     python -m physioclr_ext.runners.checkpoints model-name checkpoint_best.pt
-    python -m physioclr_ext.runners.checkpoints finetune-config checkpoint_last.pt --tiny
+    python -m physioclr_ext.runners.checkpoints finetune-config checkpoint_last.pt --tiny [--data DIR]
     python -m physioclr_ext.runners.checkpoints import --from lfbt encoder_group_gamma_0.8.pth --out lfbt.pt
 """
 
@@ -220,9 +220,54 @@ def default_finetune_config(model_name: str, tiny: bool = False) -> str:
     return f"{name}_tiny" if tiny else name
 
 
-def checkpoint_finetune_config(checkpoint: str, tiny: bool = False) -> str:
-    """:func:`default_finetune_config` for the model stored in ``checkpoint``."""
-    return default_finetune_config(str(load_model_config(checkpoint).get("_name", "")), tiny)
+REPO_FINETUNE_CONFIGS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "configs", "finetuning"
+)
+MULTICLASS_SCHEMES = ("multiclass", "aami")
+"""``labels.scheme`` values of ``preprocess.json`` whose ``label`` is one class index per window."""
+
+
+def data_label_scheme(data_dir: str) -> Optional[str]:
+    """``labels.scheme`` of ``DATA/preprocess.json``; None where the file or its labels are absent."""
+    import json
+
+    path = os.path.join(data_dir, "preprocess.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as fh:
+        labels = json.load(fh).get("labels") or {}
+    return labels.get("scheme")
+
+
+def label_finetune_config(config: str, data_dir: Optional[str], config_dir: str = REPO_FINETUNE_CONFIGS) -> str:
+    """``config``, or its ``_multiclass`` variant (cross-entropy head) where ``data_dir`` holds class
+    indices (``--labels`` with one class column, ``--label-scheme aami``): the default configs train a
+    binary cross-entropy head, which needs one 0/1 target per output.
+
+    >>> label_finetune_config("ecg_ssl_classifier_tiny", None)
+    'ecg_ssl_classifier_tiny'
+
+    Raises:
+        CheckpointError: class-index labels and no ``_multiclass`` variant of ``config`` in ``config_dir``.
+    """
+    scheme = data_label_scheme(data_dir) if data_dir else None
+    if scheme not in MULTICLASS_SCHEMES:
+        return config
+    base, tiny = (config[: -len("_tiny")], "_tiny") if config.endswith("_tiny") else (config, "")
+    variant = f"{base}_multiclass{tiny}"
+    if os.path.isfile(os.path.join(config_dir, f"{variant}.yaml")):
+        return variant
+    raise CheckpointError(
+        f"{data_dir} has {scheme} labels (one class index per window) but {config} trains a binary "
+        f"cross-entropy head and {config_dir} has no {variant}.yaml: pass --config with a cross_entropy criterion"
+    )
+
+
+def checkpoint_finetune_config(checkpoint: str, tiny: bool = False, data: Optional[str] = None) -> str:
+    """:func:`default_finetune_config` for the model stored in ``checkpoint``, fitted to the labels of
+    ``data`` by :func:`label_finetune_config`."""
+    name = default_finetune_config(str(load_model_config(checkpoint).get("_name", "")), tiny)
+    return label_finetune_config(name, data)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -242,6 +287,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ft = sub.add_parser("finetune-config", help="print the default fine-tuning config name for a checkpoint")
     ft.add_argument("checkpoint")
     ft.add_argument("--tiny", action="store_true", help="the tiny CPU variant")
+    ft.add_argument(
+        "--data", default=None, help="labelled data: class-index labels (preprocess.json) choose the _multiclass config"
+    )
     leads = sub.add_parser("lead-overrides", help="print the checkpoint's lead selection as Hydra overrides")
     leads.add_argument("checkpoint")
     _add_import_parser(sub)
@@ -310,7 +358,7 @@ def _run(args: argparse.Namespace) -> int:
         print(load_model_config(args.checkpoint).get("_name", ""))
         return 0
     if args.command == "finetune-config":
-        print(checkpoint_finetune_config(args.checkpoint, args.tiny))
+        print(checkpoint_finetune_config(args.checkpoint, args.tiny, args.data))
         return 0
     if args.config:
         lines = finetuning_overrides(args.checkpoint, args.config)

@@ -663,6 +663,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     from physioclr_ext.runners.checkpoints import CheckpointError
 
+    if not os.path.isfile(args.config):  # read only when the data has preprocess.json: say so either way
+        print(f"error: --config {args.config}: no such file; pass the Hydra YAML of the run", file=sys.stderr)
+        return 2
+    if not os.path.isdir(args.data):
+        print(
+            f"error: --data {args.data}: no such directory; pass the OUTPUT folder of "
+            "python -m physioclr_ext.preprocess",
+            file=sys.stderr,
+        )
+        return 2
     try:
         result = plan_shape(args.config, args.data, args.user, args.checkpoint)
     except (DataShapeError, CheckpointError, OSError) as exc:

@@ -128,23 +128,24 @@ def _spec(args: argparse.Namespace):
     from physioclr_ext.runners.checkpoints import (
         checkpoint_finetune_config,
         default_finetune_config,
+        label_finetune_config,
         yaml_model_section,
     )
     from physioclr_ext.runners.finetune_runs import REPO_CONFIGS, TrainSpec
 
-    config = args.finetune_config
+    config, config_dir = args.finetune_config, args.config_dir or os.path.join(REPO_CONFIGS, "finetuning")
     if config is None:
         checkpoint, pretrain = getattr(args, "checkpoint", None), getattr(args, "pretrain_config", None)
         if checkpoint:
-            config = checkpoint_finetune_config(checkpoint, tiny=True)
+            config = label_finetune_config(checkpoint_finetune_config(checkpoint, tiny=True), args.data, config_dir)
         else:  # the model the pretraining config will build
             name = (
                 yaml_model_section(os.path.join(REPO_CONFIGS, "pretraining", f"{pretrain}.yaml")).get("_name", "")
                 if pretrain
                 else ""
             )
-            config = default_finetune_config(str(name), tiny=True)
-    return TrainSpec(args.config_dir or os.path.join(REPO_CONFIGS, "finetuning"), config, list(args.override))
+            config = label_finetune_config(default_finetune_config(str(name), tiny=True), args.data, config_dir)
+    return TrainSpec(config_dir, config, list(args.override))
 
 
 def _write(args: argparse.Namespace, runs: Dict[str, List[dict]], meta: dict) -> None:
@@ -226,7 +227,14 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return _execute(args)
+    try:
+        return _execute(args)
+    except RuntimeError as exc:  # a fine-tuning run that the launcher stopped with its one-line user error
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        if len(lines) < 2 or "failed (2)" not in lines[0]:
+            raise
+        print(f"error: {lines[-1]} ({lines[0].rstrip(':')})", file=sys.stderr)
+        return 2
 
 
 def _execute(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ import logging
 import os
 import sys
 from types import ModuleType, SimpleNamespace
-from typing import Any, Callable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Set, Tuple, Type
 
 USER_DIR_KEYS = ("common.user_dir=", "+common.user_dir=", "++common.user_dir=")
 ENV_USER_DIRS = "PHYSIOCLR_USER_DIRS"
@@ -127,6 +127,72 @@ def prepare(argv: Sequence[str]) -> List[str]:
     return rest
 
 
+def _option(argv: Sequence[str], names: Tuple[str, ...]) -> Optional[str]:
+    """The value of Hydra's ``--config-dir X``/``--config-dir=X`` style option (last one wins)."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg in names and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(tuple(f"{n}=" for n in names)):
+            value = arg.partition("=")[2]
+    return value
+
+
+def argument_problem(argv: Sequence[str]) -> Optional[str]:
+    """A missing ``--config-dir``, config file or ``task.data`` directory, as one line; None when none is.
+
+    Hydra would report the first as several lines and the others as a traceback deep in the run.
+    """
+    config_dir = _option(argv, ("--config-dir", "-cd"))
+    if config_dir is not None and not os.path.isdir(config_dir):
+        return f"--config-dir {config_dir}: no such directory"
+    name = _option(argv, ("--config-name", "-cn"))
+    if config_dir is not None and name is not None:
+        path = os.path.join(config_dir, name if name.endswith(".yaml") else f"{name}.yaml")
+        if not os.path.isfile(path):
+            return f"--config-name {name}: no {path}; pick a config of {config_dir}"
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        data = value.strip("'\"")
+        if sep and key.lstrip("+") == "task.data" and data and not os.path.exists(data):
+            return f"{arg}: no such directory; pass the OUTPUT folder of python -m physioclr_ext.preprocess"
+    return None
+
+
+USER_ERRORS: Tuple[str, ...] = ("hydra.errors.HydraException", "omegaconf.errors.OmegaConfBaseException")
+"""Raised by Hydra and OmegaConf for a bad config or override (with ``OSError``: a missing or unwritable file)."""
+
+
+def _user_error_types() -> Tuple[Type[BaseException], ...]:
+    types: List[Type[BaseException]] = [OSError]
+    for dotted in USER_ERRORS:
+        module, _, name = dotted.rpartition(".")
+        types.append(getattr(importlib.import_module(module), name))
+    return tuple(types)
+
+
+def run_reporting_user_errors(kind: str, entry: Callable[[], None]) -> None:
+    """Run ``entry`` so that a bad config, override or file ends in one line and exit code 2.
+
+    Hydra prints its own errors over several lines and the run's as a traceback; with
+    ``HYDRA_FULL_ERROR=1`` it raises them instead, and this prints them as one line. A user who set
+    ``HYDRA_FULL_ERROR`` gets Hydra's behaviour unchanged.
+    """
+    if os.environ.get("HYDRA_FULL_ERROR"):
+        entry()
+        return
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        entry()
+    except _user_error_types() as exc:
+        message = " ".join(line.strip() for line in str(exc).splitlines()[:2] if line.strip())
+        cause = next((line.strip() for line in str(exc.__cause__ or "").splitlines() if line.strip()), "")
+        if cause and cause not in message:  # OmegaConf's reason (e.g. "Key 'x' is not in struct")
+            message += f" ({cause})"
+        print(f"physioclr-hydra-{kind}: {message or type(exc).__name__}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def _run(kind: str) -> None:
     from physioclr_ext.runners.compat import UnsupportedEnvironment
 
@@ -138,11 +204,19 @@ def _run(kind: str) -> None:
     except (FileNotFoundError, ImportError) as exc:
         print(f"physioclr-hydra-{kind}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    from hydra._internal.utils import get_args_parser
+
+    # an unknown option: argparse's usage and one error line, once (fairseq-signals' cli_main parses the
+    # arguments twice, swallowing the first exit, so it would print them twice)
+    get_args_parser().parse_args(sys.argv[1:])
+    problem = argument_problem(sys.argv[1:])
+    if problem:
+        print(f"physioclr-hydra-{kind}: {problem}", file=sys.stderr)
+        raise SystemExit(2)
     module = importlib.import_module(ENTRY_POINTS[kind])
     if kind == "train":
         install_loss_curve_hook(module)
-    entry: Callable[[], None] = module.cli_main
-    entry()
+    run_reporting_user_errors(kind, module.cli_main)
     exit_after_success()
 
 
