@@ -261,7 +261,8 @@ def stage_pretrain(args, methods) -> dict:
         out = os.path.join(args.out, "pretrain", method.name)
         start = time.time()
         if method in args.released:
-            records[method.name] = stages.import_released(method, args.released[method], out)
+            pool = os.path.join(args.out, "pool", method.contract)
+            records[method.name] = stages.import_released(method, args.released[method], out, pool)
             log(f"  {method.name}: released weights {args.released[method]} converted")
             continue
         try:

@@ -264,9 +264,10 @@ def pretrain_method(
     return record
 
 
-def import_released(method: Method, weights: str, out: str) -> dict:
+def import_released(method: Method, weights: str, out: str, data: str) -> dict:
     """Convert a file released with the original code into ``out/checkpoint_imported.pt`` (``python -m
-    physioclr_ext.runners.checkpoints import``) and return a pretraining record for it (no updates here)."""
+    physioclr_ext.runners.checkpoints import``, ``task.data`` = ``data``: the contract's pool, which the
+    random-init rebuild needs) and return a pretraining record for it (no updates here)."""
     record = _read_json(os.path.join(out, "pretrain.json"))
     if record is not None and os.path.exists(record["checkpoint"]):
         return record
@@ -274,7 +275,7 @@ def import_released(method: Method, weights: str, out: str) -> dict:
     ckpt = os.path.join(out, "checkpoint_imported.pt")
     source = method.name[: -len("_released")]
     command = [sys.executable, "-m", "physioclr_ext.runners.checkpoints", "import", "--from", source, weights]
-    subprocess.run(command + ["--out", ckpt, "--force"], check=True)
+    subprocess.run(command + ["--out", ckpt, "--data", data, "--force"], check=True)
     record = {
         "method": method.name,
         "config": method.config,
