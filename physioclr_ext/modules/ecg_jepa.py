@@ -19,6 +19,12 @@ row ``a * p + u``. Fixed 2-D sine-cosine positions over (lead, time) are added *
   LayerNorm, mean over all tokens.
 * Fewer leads (``leads``, the original's ``restrict_leads``): the positional table and the CroPA mask are
   sliced to the rows of those leads.
+* ``attention``: ``dense`` (default; SDPA with the boolean ``(c p) x (c p)`` mask, as the original) or
+  ``factorised`` (:func:`physioclr_ext.modules.cropa_attention.cropa_attention`: only each token's
+  ``c + p - 1`` neighbours are scored; faster for many leads and patches on one CPU thread, but more peak
+  memory than CPU SDPA and slower with two threads at 8 x 50 on the 2-core machine here:
+  ``benchmarks/cropa_attention.py``). Same parameters and the same outputs (to float rounding), so
+  checkpoints load under either.
 
 Example:
     >>> model = ECGJEPA(ECGJEPAConfig(embed_dim=32, depth=1, heads=2, predictor_embed_dim=16,
@@ -36,6 +42,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from physioclr_ext.modules.cropa_attention import CroPASelfAttention, grid_cropa_mask
 from physioclr_ext.modules.transformer import TransformerBlock, sincos_1d
 
 __all__ = [
@@ -53,6 +60,7 @@ __all__ = [
 ]
 
 MASK_TYPES = ("random", "block")
+ATTENTIONS = ("dense", "factorised")
 NORM_EPS = 1e-5  # torch's LayerNorm default, as nn.LayerNorm in the original
 
 
@@ -93,6 +101,13 @@ class ECGJEPAConfig:
     ema_total_updates: int = field(
         default=0, metadata={"help": "updates over which the momentum rises linearly (the run's max_update)"}
     )
+    attention: str = field(
+        default="dense",
+        metadata={
+            "help": "CroPA attention: dense (SDPA with the (c*p)^2 mask) | factorised (only the c+p-1 neighbours "
+            "of each token are scored); same parameters and outputs"
+        },
+    )
 
 
 # ------------------------------------------------------------------------------------------ pure functions
@@ -122,9 +137,7 @@ def cropa_mask(num_leads: int, num_patches: int, device: Optional[torch.device] 
         >>> cropa_mask(2, 2).int().tolist()
         [[1, 1, 1, 0], [1, 1, 0, 1], [1, 0, 1, 1], [0, 1, 1, 1]]
     """
-    index = torch.arange(num_leads * num_patches, device=device)
-    lead, time = index // num_patches, index % num_patches
-    return (lead[:, None] == lead[None, :]) | (time[:, None] == time[None, :])
+    return grid_cropa_mask(num_leads, num_patches, device=device)
 
 
 def _uniform(lo: float, hi: float, generator: Optional[torch.Generator]) -> float:
@@ -260,7 +273,9 @@ class CroPAEncoder(nn.Module):
         super().__init__()
         if cfg.seq_len % cfg.patch_size != 0:
             raise ValueError(f"seq_len={cfg.seq_len} must be a multiple of patch_size={cfg.patch_size}")
-        self.num_leads, self.patch_size = cfg.num_leads, cfg.patch_size
+        if cfg.attention not in ATTENTIONS:
+            raise ValueError(f"attention must be one of {ATTENTIONS}, got {cfg.attention!r}")
+        self.num_leads, self.patch_size, self.attention = cfg.num_leads, cfg.patch_size, cfg.attention
         self.num_patches = cfg.seq_len // cfg.patch_size
         self.leads = list(range(cfg.num_leads)) if cfg.leads is None else [int(i) for i in cfg.leads]
         if not self.leads or any(not 0 <= i < cfg.num_leads for i in self.leads):
@@ -269,6 +284,10 @@ class CroPAEncoder(nn.Module):
         table = sincos_2d(cfg.num_leads, self.num_patches, cfg.embed_dim)
         self.register_buffer("pos_embed", table, persistent=False)
         self.blocks = _blocks(cfg.embed_dim, cfg.depth, cfg.heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.drop_path)
+        if self.attention == "factorised":  # same modules and keys, no new parameters, no extra RNG draws
+            for block in self.blocks:
+                assert isinstance(block, TransformerBlock)
+                block.attn = CroPASelfAttention(block.attn, len(self.leads))  # type: ignore[assignment]
         self.norm = nn.LayerNorm(cfg.embed_dim, eps=NORM_EPS)
         _init_vit(self, self.blocks, cfg.init_std)
 
@@ -291,12 +310,19 @@ class CroPAEncoder(nn.Module):
             )
         tokens = self.embed(x.reshape(batch, leads * self.num_patches, self.patch_size))
         pos = self.restricted_pos_embed()
-        attn_mask = cropa_mask(leads, self.num_patches, device=x.device)
-        if visible is not None:
-            keep = visible.to(x.device).repeat(leads)
-            tokens, pos, attn_mask = tokens[:, keep], pos[keep], attn_mask[keep][:, keep]
-        for block in self.blocks:
-            tokens = block(tokens + pos, attn_mask=attn_mask)
+        # the visible columns are shared by all leads: the kept tokens are a lead-major (leads x n) grid
+        keep = None if visible is None else visible.to(x.device).repeat(leads)
+        if keep is not None:
+            tokens, pos = tokens[:, keep], pos[keep]
+        if self.attention == "factorised":  # the blocks' CroPASelfAttention implies the pattern
+            for block in self.blocks:
+                tokens = block(tokens + pos)
+        else:
+            attn_mask = cropa_mask(leads, self.num_patches, device=x.device)
+            if keep is not None:
+                attn_mask = attn_mask[keep][:, keep]
+            for block in self.blocks:
+                tokens = block(tokens + pos, attn_mask=attn_mask)
         out: Tensor = self.norm(tokens)
         return out
 
