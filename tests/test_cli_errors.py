@@ -254,7 +254,7 @@ def results(request, tmp_path_factory):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_user_error_is_one_line(case, results):
-    if case.names == NEEDS_FSS and FSS_ERROR is None:
+    if case.names == NEEDS_FSS and not FSS_ERROR:
         pytest.skip("fairseq-signals imports here: this command would run (tests/integration/test_cli_errors.py)")
     tmp, procs = results
     check_one_line_error(case, procs[case.id], tmp)
