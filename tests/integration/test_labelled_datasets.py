@@ -167,7 +167,8 @@ def _predictions(path: Path) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize(
     "name",
-    ["reference", pytest.param("multihot", marks=pytest.mark.slow), pytest.param("ptbxl", marks=pytest.mark.slow)],
+    # slow: about 90 s each on 2 cores (a tiny pretraining, fine-tuning and inference through the scripts)
+    [pytest.param(name, marks=pytest.mark.slow) for name in ("reference", "multihot", "ptbxl")],
 )
 def test_finetune_and_predict_end_to_end(
     labelled: dict[str, Labelled], pretrained: Path, tmp_path: Path, name: str
