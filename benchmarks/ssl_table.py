@@ -457,7 +457,10 @@ def stage_report(args, methods, data_report, pool_report, pretrained, results) -
         fh.write("\n".join(header) + "\n\n" + markdown)
     meta = {
         "command": " ".join([sys.executable, *sys.argv]),
-        "args": {k: v for k, v in vars(args).items() if k not in ("budget", "collapse")},
+        "args": {
+            **{k: v for k, v in vars(args).items() if k not in ("budget", "collapse", "released")},
+            "released": {method.name: weights for method, weights in args.released.items()},
+        },
         "data": data_report,
         "pool": pool_report,
         "pretraining": {k: {f: v for f, v in r.items() if f != "loss_curve"} for k, r in pretrained.items()},
