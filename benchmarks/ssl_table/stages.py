@@ -10,7 +10,6 @@ functions as ``linear-probe`` and ``knn`` in this process.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import subprocess
@@ -273,6 +272,8 @@ def import_released(method: Method, weights: str, out: str, data: str) -> dict:
         return record
     os.makedirs(out, exist_ok=True)
     ckpt = os.path.join(out, "checkpoint_imported.pt")
+    from physioclr_ext.evaluation.results import file_sha256
+
     source = method.name[: -len("_released")]
     command = [sys.executable, "-m", "physioclr_ext.runners.checkpoints", "import", "--from", source, weights]
     subprocess.run(command + ["--out", ckpt, "--data", data, "--force"], check=True)
@@ -282,7 +283,7 @@ def import_released(method: Method, weights: str, out: str, data: str) -> dict:
         "contract": method.contract,
         "checkpoint": ckpt,
         "released_weights": weights,
-        "weights_sha256": _sha256(weights),
+        "weights_sha256": file_sha256(weights),
         "budget": "released weights (pretrained by the original authors on their data)",
         "batch_size": None,
         "planned_updates": None,
@@ -293,14 +294,6 @@ def import_released(method: Method, weights: str, out: str, data: str) -> dict:
     }
     _write_json(os.path.join(out, "pretrain.json"), record)
     return record
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def random_init_checkpoint(checkpoint: str, out: str, seed: int = 0) -> str:
