@@ -395,29 +395,20 @@ def stage_references(args, methods, pretrained: dict, results: dict) -> None:
         log(f"  supervised/{task_key}: {n_train} labelled windows ({time.time() - start:.0f} s)")
 
 
-def stage_report(args, methods, data_report, pool_report, pretrained, results) -> None:
-    log("stage 9/9 report: results.json, results.md, plots")
-    notes = {m.name: CONTRACTS[m.contract].describe for m in methods if CONTRACTS[m.contract].twelve_lead_only}
-    titles = {k: f"Task {k}: {t.describe}" for k, t in TASKS.items()}
-    markdown = table.render_tables(results, METRICS, titles, notes)
-    if args.collapse:
-        markdown += "\n" + table.render_collapse(args.collapse)
-    pngs = []
-    for task_key, task_results in results.items():
-        for protocol in ("linear", "knn", "finetune"):
-            curves = table.label_curves(task_results, protocol)
-            if curves:
-                path = os.path.join(args.out, f"curves_{task_key}_{protocol}.png")
-                pngs.append(plots.plot_label_curves(curves, path, METRICS[0], f"{titles[task_key]} ({protocol})"))
-    pngs.append(
-        plots.plot_loss_curves(
-            {k: r["loss_curve"] for k, r in pretrained.items() if r["loss_curve"]},
-            os.path.join(args.out, "pretraining_loss.png"),
+def report_header(args, methods, data_report, pool_report, pretrained) -> list:
+    """The lines above the tables of ``results.md``: budget, pool, seeds, contracts, protocols.
+
+    A run whose rows all come from ``--released`` weights trained nothing here, so it states that
+    instead of a budget, pool and pretraining seed.
+    """
+    trained_here = any("released_weights" not in r for r in pretrained.values())
+    return [
+        (
+            f"- budget: {args.budget.describe()} ({'GPU, paper-size configs' if args.gpu else 'CPU configs'}); "
+            if trained_here
+            else "- no pretraining run here (released weights only); "
         )
-    )
-    header = [
-        f"- budget: {args.budget.describe()} ({'GPU, paper-size configs' if args.gpu else 'CPU configs'}); "
-        "updates reached (batch size): "
+        + "updates reached (batch size): "
         + ", ".join(
             f"{k} {r['reached_updates']} ({r.get('batch_size', '?')})"
             if "released_weights" not in r
@@ -429,9 +420,15 @@ def stage_report(args, methods, data_report, pool_report, pretrained, results) -
             if args.pretrain_override
             else []
         ),
-        "- pool windows (train): " + ", ".join(f"{c} {r['windows']['train']}" for c, r in pool_report.items()),
-        f"- pretraining seed {args.pretrain_seed}"
-        + (f"; left out of the pool: {' '.join(args.pool_exclude)}" if args.pool_exclude else ""),
+        *(
+            [
+                "- pool windows (train): " + ", ".join(f"{c} {r['windows']['train']}" for c, r in pool_report.items()),
+                f"- pretraining seed {args.pretrain_seed}"
+                + (f"; left out of the pool: {' '.join(args.pool_exclude)}" if args.pool_exclude else ""),
+            ]
+            if trained_here
+            else []
+        ),
         "- input contracts: "
         + "; ".join(f"{m.name} {m.contract}" for m in methods if m.name in pretrained)
         + " ("
@@ -453,6 +450,29 @@ def stage_report(args, methods, data_report, pool_report, pretrained, results) -
         ),
         *(f"- {m}: not run ({why})" for m, why in UNSUPPORTED.items() if m in args.methods),
     ]
+
+
+def stage_report(args, methods, data_report, pool_report, pretrained, results) -> None:
+    log("stage 9/9 report: results.json, results.md, plots")
+    notes = {m.name: CONTRACTS[m.contract].describe for m in methods if CONTRACTS[m.contract].twelve_lead_only}
+    titles = {k: f"Task {k}: {t.describe}" for k, t in TASKS.items()}
+    markdown = table.render_tables(results, METRICS, titles, notes)
+    if args.collapse:
+        markdown += "\n" + table.render_collapse(args.collapse)
+    pngs = []
+    for task_key, task_results in results.items():
+        for protocol in ("linear", "knn", "finetune"):
+            curves = table.label_curves(task_results, protocol)
+            if curves:
+                path = os.path.join(args.out, f"curves_{task_key}_{protocol}.png")
+                pngs.append(plots.plot_label_curves(curves, path, METRICS[0], f"{titles[task_key]} ({protocol})"))
+    pngs.append(
+        plots.plot_loss_curves(
+            {k: r["loss_curve"] for k, r in pretrained.items() if r["loss_curve"]},
+            os.path.join(args.out, "pretraining_loss.png"),
+        )
+    )
+    header = report_header(args, methods, data_report, pool_report, pretrained)
     with open(os.path.join(args.out, "results.md"), "w", encoding="utf-8") as fh:
         fh.write("\n".join(header) + "\n\n" + markdown)
     meta = {

@@ -362,3 +362,27 @@ def test_released_weights_get_a_row_with_the_base_methods_contract_and_paper_con
     for bad in (f"st_mem={weights}", str(weights), f"lfbt={tmp_path / 'missing.pth'}"):
         with pytest.raises(SystemExit):
             script.parse_args(["--out", str(tmp_path / "out"), "--released", bad])
+
+
+def test_report_header_states_the_budget_only_where_something_was_pretrained_here(tmp_path):
+    script = _ssl_table_script()
+    weights = tmp_path / "encoder_group_gamma_0.8.pth"
+    weights.write_bytes(b"not read here")
+    out = str(tmp_path / "out")
+    released = {
+        "lfbt_released": {"released_weights": str(weights), "weights_sha256": "46e58dc3024f" + "0" * 52},
+    }
+    trained = {"contrastive_cnn": {"reached_updates": 500, "batch_size": 64}}
+    pool = {"one_lead": {"windows": {"train": 4825}}}
+
+    args = script.parse_args(["--out", out, "--methods", "--released", f"lfbt={weights}", "--no-finetune"])
+    only_released = script.report_header(args, list(args.released), {}, {}, released)
+    assert only_released[0].startswith("- no pretraining run here (released weights only)")
+    assert "encoder_group_gamma_0.8.pth (sha256 46e58dc3024f)" in only_released[0]
+    assert not any("budget" in line or "pool windows" in line or "pretraining seed" in line for line in only_released)
+
+    args = script.parse_args(["--out", out, "--methods", "contrastive_cnn", "--budget-samples", "32000"])
+    both = script.report_header(args, [methods.METHODS["contrastive_cnn"]], {}, pool, {**trained, **released})
+    assert both[0].startswith("- budget: 32000 windows seen")
+    assert "contrastive_cnn 500 (64)" in both[0] and "lfbt_released released weights" in both[0]
+    assert "- pool windows (train): one_lead 4825" in both
