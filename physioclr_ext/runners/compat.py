@@ -189,23 +189,32 @@ def clip_grad_norm_(params: Any, max_norm: float, aggregate_norm_fn: Optional[Ca
     return total_norm
 
 
+def _upstream_source(current: Any) -> Optional[str]:
+    """Source of an upstream function a patch may replace, or None where there is nothing to do:
+    already replaced here (``_physioclr_patched``) or its source cannot be read."""
+    if getattr(current, "_physioclr_patched", False):
+        return None
+    try:
+        return inspect.getsource(current)
+    except (OSError, TypeError):
+        return None
+
+
+def _mark_patched(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn._physioclr_patched = True  # type: ignore[attr-defined]
+    return fn
+
+
 def patch_clip_grad_norm() -> bool:
     """fairseq_signals/utils/utils.py: ``clip_grad_norm_`` tests ``torch.cuda.is_available``
     (the function object, always truthy) instead of calling it, then calls
     ``torch.cuda.current_device()``, so every training step with gradient clipping
     crashes on a CPU-only machine. Replace it where the defect is present."""
     utils = importlib.import_module("fairseq_signals.utils.utils")
-    current = utils.clip_grad_norm_
-    if getattr(current, "_physioclr_patched", False):
-        return False
-    try:
-        source = inspect.getsource(current)
-    except (OSError, TypeError):
-        return False
-    if "torch.cuda.is_available:" not in source:
-        return False  # upstream fixed it
-    clip_grad_norm_._physioclr_patched = True  # type: ignore[attr-defined]
-    utils.clip_grad_norm_ = clip_grad_norm_  # type: ignore[attr-defined]
+    source = _upstream_source(utils.clip_grad_norm_)
+    if source is None or "torch.cuda.is_available:" not in source:
+        return False  # patched already, or upstream fixed it
+    utils.clip_grad_norm_ = _mark_patched(clip_grad_norm_)  # type: ignore[attr-defined]
     return True
 
 
@@ -322,8 +331,7 @@ def patch_inference_store() -> bool:
             kwargs["save_path"] = os.path.join(save_directory or ".", save_file)
         return new_initialize_store(*args, **kwargs)
 
-    initialize_store._physioclr_patched = True  # type: ignore[attr-defined]
-    inference.initialize_store = initialize_store  # type: ignore[attr-defined]
+    inference.initialize_store = _mark_patched(initialize_store)  # type: ignore[attr-defined]
     return True
 
 
@@ -350,8 +358,7 @@ def patch_resume_mid_epoch() -> bool:
     probe.__dict__.update(epoch=3, _next_epoch_itr=object(), _cur_epoch_itr=None)
     if cls.next_epoch_idx.fget(probe) == 3:
         return False  # upstream fixed it
-    _next_epoch_idx._physioclr_patched = True  # type: ignore[attr-defined]
-    cls.next_epoch_idx = property(_next_epoch_idx, doc=_next_epoch_idx.__doc__)
+    cls.next_epoch_idx = property(_mark_patched(_next_epoch_idx), doc=_next_epoch_idx.__doc__)
     return True
 
 
@@ -457,8 +464,7 @@ def _all_gather_list_cpu(original: Callable[..., Any]) -> Callable[..., Any]:
         dist.all_gather_object(out, utils.move_to_cpu(data), group=group)
         return out
 
-    all_gather_list._physioclr_patched = True  # type: ignore[attr-defined]
-    return all_gather_list
+    return _mark_patched(all_gather_list)
 
 
 def _ddp_on_cpu(ddp_class: Any) -> Callable[..., Any]:
@@ -468,8 +474,7 @@ def _ddp_on_cpu(ddp_class: Any) -> Callable[..., Any]:
             kwargs.pop("output_device", None)
         return ddp_class(module, *args, **kwargs)
 
-    DistributedDataParallel._physioclr_patched = True  # type: ignore[attr-defined]
-    return DistributedDataParallel
+    return _mark_patched(DistributedDataParallel)
 
 
 def patch_cpu_distributed() -> bool:
@@ -500,7 +505,7 @@ def patch_cpu_distributed() -> bool:
         distributed_utils.dist = _GlooWithoutCUDA(current)  # type: ignore[attr-defined]
         changed = True
     gather = distributed_utils.all_gather_list
-    if not getattr(gather, "_physioclr_patched", False) and 'device="cuda"' in inspect.getsource(gather):
+    if 'device="cuda"' in (_upstream_source(gather) or ""):
         distributed_utils.all_gather_list = _all_gather_list_cpu(gather)  # type: ignore[attr-defined]
         changed = True
     ddp = distributed_model.DistributedDataParallel
@@ -538,22 +543,16 @@ def patch_atomic_checkpoint_copy() -> bool:
     file_io = importlib.import_module("fairseq_signals.utils.file_io")
     manager = file_io.PathManager
     current = manager.copy
-    if getattr(current, "_physioclr_patched", False):
-        return False
-    try:
-        source = inspect.getsource(current)
-    except (OSError, TypeError):
-        return False
-    if "shutil.copyfile(src_path, dst_path)" not in source:
-        return False  # upstream changed it
+    source = _upstream_source(current)
+    if source is None or "shutil.copyfile(src_path, dst_path)" not in source:
+        return False  # patched already, or upstream changed it
 
     def copy(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
         if file_io.IOPathManager is not None and manager.path_requires_pathmanager(dst_path):
             return bool(current(src_path, dst_path, overwrite=overwrite))
         return _atomic_copyfile(src_path, dst_path, overwrite)
 
-    copy._physioclr_patched = True  # type: ignore[attr-defined]
-    manager.copy = staticmethod(copy)
+    manager.copy = staticmethod(_mark_patched(copy))
     return True
 
 
@@ -566,11 +565,9 @@ def patch_numpy_seed_per_update() -> bool:
     diverged from the first update. Seed NumPy's global RNG from the same number as torch's."""
     trainer = importlib.import_module("fairseq_signals.trainer")
     current = trainer.Trainer._set_seed
-    if getattr(current, "_physioclr_patched", False):
-        return False
-    source = inspect.getsource(current)
-    if "np.random" in source or "numpy" in source:
-        return False  # upstream seeds NumPy itself
+    source = _upstream_source(current)
+    if source is None or "np.random" in source or "numpy" in source:
+        return False  # patched already, or upstream seeds NumPy itself
 
     def _set_seed(self: Any) -> None:
         import numpy as np
@@ -578,8 +575,7 @@ def patch_numpy_seed_per_update() -> bool:
         current(self)
         np.random.seed((self.cfg.common.seed + self.get_num_updates()) % 2**32)
 
-    _set_seed._physioclr_patched = True  # type: ignore[attr-defined]
-    trainer.Trainer._set_seed = _set_seed
+    trainer.Trainer._set_seed = _mark_patched(_set_seed)
     return True
 
 
