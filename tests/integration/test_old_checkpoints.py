@@ -36,6 +36,7 @@ def test_old_checkpoint_loads_with_its_weights_and_embeds(name, demo_dir, tmp_pa
     assert emb.ndim == 2 and np.isfinite(emb).all()
 
 
+@pytest.mark.slow  # 18-47 s; the demo fine-tunes a PhysioCLR checkpoint through the same script by default
 def test_old_physioclr_checkpoint_fine_tunes(demo_dir, tmp_path):
     """finetuning_ecg.sh picks the config, reads the architecture and trains from the old checkpoint."""
     out = tmp_path / "ft"
