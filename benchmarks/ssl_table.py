@@ -117,6 +117,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="common.seed of every pretraining run (weights, views, masks, batches); use another --out per seed",
     )
     p.add_argument(
+        "--random-init-seed",
+        type=int,
+        default=0,
+        help="torch seed of the random-initialisation arm's weights (the same architecture, not trained); "
+        "vary it with --pretrain-seed to compare pretraining seeds with initialisation seeds",
+    )
+    p.add_argument(
         "--pool-exclude",
         nargs="+",
         default=[],
@@ -308,11 +315,20 @@ def stage_evaluate(args, methods, pretrained: dict, results: dict) -> None:
             log(f"  {method.name}: evaluation FAILED ({str(err).splitlines()[0][:300]}); logs under {args.out}")
 
 
+def _random_init_tag(args) -> str:
+    """File-name suffix of a random-init checkpoint: none for seed 0 (what earlier runs wrote), else ``_seedN``."""
+    return f"_seed{args.random_init_seed}" if args.random_init_seed else ""
+
+
 def evaluate_method(args, method, ckpt: str, device: str, results: dict) -> None:
     """Stages 4-7 for one method: random init, embeddings, probes and few-shot fine-tuning per task."""
     arms = {
         "pretrained": ckpt,
-        "random": stages.random_init_checkpoint(ckpt, os.path.join(os.path.dirname(ckpt), "checkpoint_random_init.pt")),
+        "random": stages.random_init_checkpoint(
+            ckpt,
+            os.path.join(os.path.dirname(ckpt), f"checkpoint_random_init{_random_init_tag(args)}.pt"),
+            seed=args.random_init_seed,
+        ),
     }
     contract_dir = os.path.join(args.out, "data", method.contract)
     for task_key in args.tasks:
@@ -320,11 +336,16 @@ def evaluate_method(args, method, ckpt: str, device: str, results: dict) -> None
         data = stages.task_data(task_key, contract_dir, args.out)
         for arm, checkpoint in arms.items():
             start = time.time()
-            emb = stages.embed(checkpoint, data, os.path.join(args.out, "embed", task_key, method.name, arm), device)
+            arm_dir = arm + (_random_init_tag(args) if arm == "random" else "")  # cached outputs per init seed
+            emb = stages.embed(
+                checkpoint, data, os.path.join(args.out, "embed", task_key, method.name, arm_dir), device
+            )
             args.collapse.setdefault(task_key, {}).setdefault(method.name, {})[arm] = stages.collapse_stats(emb)
             if task.label_column:
                 emb = stages.binary_column(emb, data, task.label_column, emb + "_binary")
-            found = stages.probes(emb, os.path.join(args.out, "probes", task_key, method.name, arm), args.n, args.seeds)
+            found = stages.probes(
+                emb, os.path.join(args.out, "probes", task_key, method.name, arm_dir), args.n, args.seeds
+            )
             for protocol, settings in found.items():
                 table.add_result(results, task_key, method.name, arm, protocol, settings)
             log(f"  {task_key}/{method.name}/{arm}: embedded and probed ({time.time() - start:.0f} s)")
@@ -423,7 +444,7 @@ def report_header(args, methods, data_report, pool_report, pretrained) -> list:
         *(
             [
                 "- pool windows (train): " + ", ".join(f"{c} {r['windows']['train']}" for c, r in pool_report.items()),
-                f"- pretraining seed {args.pretrain_seed}"
+                f"- pretraining seed {args.pretrain_seed}; random-init seed {args.random_init_seed}"
                 + (f"; left out of the pool: {' '.join(args.pool_exclude)}" if args.pool_exclude else ""),
             ]
             if trained_here

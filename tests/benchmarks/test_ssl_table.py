@@ -386,3 +386,17 @@ def test_report_header_states_the_budget_only_where_something_was_pretrained_her
     assert both[0].startswith("- budget: 32000 windows seen")
     assert "contrastive_cnn 500 (64)" in both[0] and "lfbt_released released weights" in both[0]
     assert "- pool windows (train): one_lead 4825" in both
+
+
+def test_random_init_seed_names_its_own_checkpoint_and_cache_and_is_reported(tmp_path):
+    script = _ssl_table_script()
+    out = str(tmp_path / "out")
+    default = script.parse_args(["--out", out, "--methods", "contrastive_cnn"])
+    seeded = script.parse_args(["--out", out, "--methods", "contrastive_cnn", "--random-init-seed", "2"])
+    assert (default.random_init_seed, script._random_init_tag(default)) == (0, "")  # earlier runs' file names
+    assert script._random_init_tag(seeded) == "_seed2"
+    pool = {"one_lead": {"windows": {"train": 10}}}
+    header = script.report_header(
+        seeded, [methods.METHODS["contrastive_cnn"]], {}, pool, {"contrastive_cnn": {"reached_updates": 1}}
+    )
+    assert "- pretraining seed 1; random-init seed 2" in header
