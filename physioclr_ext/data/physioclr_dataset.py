@@ -18,13 +18,24 @@ Each window's shuffled view is drawn with its own generator seeded from (seed, e
 as in :mod:`physioclr_ext.data.ecg_ssl_dataset`: the same whatever batch, data-parallel worker or
 resumed run draws it. Windows longer than the batch length are cropped with that generator and
 their R-peaks shifted (peaks outside the crop dropped), so the peaks always index the collated signal.
+
+Reads: each item needs its window and its neighbour, and a window is also the neighbour of the one
+before it, so reading both from disk per item reads every ``.mat`` twice an epoch. A small LRU cache
+per dataset copy (so per DataLoader worker) of the last ``window_cache`` windows read, keyed by path,
+makes the second read free when the two accesses are close (a record's windows in order, as in an
+unshuffled validation pass: about half the reads). Under a shuffled order the two accesses are far
+apart and the cache rarely hits, so after ``CACHE_PROBATION`` misses it stops taking windows (reads cost what they
+did before); there ``task.packed`` (:class:`~physioclr_ext.data.packed_dataset.
+PackedPhysioCLRDataset`) reads windows and neighbours from one memory-mapped array with no ``.mat``
+read at all. The cache holds the arrays as read, before ``postprocess``, and hands out copies, so items
+and batches are the same bit for bit with or without it.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -37,6 +48,8 @@ from physioclr_ext.data.ecg_ssl_dataset import _ViewsMixin
 from physioclr_ext.features.store import load_split
 
 FEATURE_SETS = ("vectors", "raw")
+CACHE_PROBATION = 64  # misses before the window cache judges whether it pays
+CACHE_MIN_HIT_RATIO = 4  # it keeps taking windows while it hits at least once per this many misses
 
 
 def temporal_neighbours(data_dir: str) -> Dict[str, str]:
@@ -60,6 +73,15 @@ def temporal_neighbours(data_dir: str) -> Dict[str, str]:
     return neighbours
 
 
+def read_window(path: str) -> Tuple[np.ndarray, Any]:
+    """One ``.mat`` window: ``feats`` (C, T) as float32 and ``curr_sample_rate`` as stored (a (1, 1) array).
+
+    The dataset's only disk read (one ``scipy.io.loadmat``); tests count its calls.
+    """
+    mat = scipy.io.loadmat(path)
+    return np.asarray(mat["feats"], dtype=np.float32), mat["curr_sample_rate"]
+
+
 def _fit(x: torch.Tensor, length: int, start: int = 0) -> torch.Tensor:
     """``x`` (C, T) cropped from ``start`` or zero-padded on the right to ``(C, length)``."""
     x = x[:, start : start + length]
@@ -75,6 +97,8 @@ class PhysioCLRDataset(_ViewsMixin, FileECGDataset):
         feature_set: ``vectors`` (z-scored, PCA-reduced) or ``raw`` features.
         shuffle_mode: heartbeat shuffling mode (``keep_ends`` or ``published``).
         use_neighbour: load the temporal neighbour of each window.
+        window_cache: windows kept in memory after a read (LRU, per worker; 0: none, every access reads
+            its ``.mat``). A record's windows read in order need 3; 8 windows of 12 x 2,500 float32 are 1 MB.
         seed: seeds the shuffles and crops together with the epoch and the window ids.
         **kwargs: fairseq-signals ``FileECGDataset`` options (pad, leads_to_load, max_sample_size, ...).
     """
@@ -87,8 +111,11 @@ class PhysioCLRDataset(_ViewsMixin, FileECGDataset):
         shuffle_mode: str = "keep_ends",
         use_neighbour: bool = True,
         seed: int = 1,
+        window_cache: int = 8,
         **kwargs: Any,
     ) -> None:
+        if window_cache < 0:
+            raise ValueError(f"window_cache must be >= 0, not {window_cache}")
         if feature_set not in FEATURE_SETS:
             raise ValueError(f"feature_set must be one of {FEATURE_SETS}, not {feature_set!r}")
         super().__init__(manifest_path=manifest_path, sample_rate=sample_rate, **kwargs)
@@ -101,12 +128,47 @@ class PhysioCLRDataset(_ViewsMixin, FileECGDataset):
         self.features = np.asarray(getattr(table, feature_set), dtype=np.float32)
         self.feature_valid, self.r_peaks = table.valid, table.r_peaks
         self.neighbours = temporal_neighbours(data_dir) if use_neighbour else {}
+        self.window_cache = window_cache
+        self._cache: OrderedDict[str, Tuple[np.ndarray, Any]] = OrderedDict()
+        self._cache_stats = [0, 0]  # hits, misses
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_cache"] = OrderedDict()  # a pickled copy (spawned worker) starts with its own empty cache
+        state["_cache_stats"] = [0, 0]
+        return state
+
+    def _read(self, fname: str) -> Tuple[np.ndarray, Any, bool]:
+        """``read_window`` of ``fname`` through the LRU cache: ``(feats, rate, cached)``; ``cached``: ``feats`` is
+        the cache's own array (to be copied before any write).
+
+        The cache stops taking new windows once it has missed ``CACHE_PROBATION`` times with fewer than one hit per
+        ``CACHE_MIN_HIT_RATIO`` misses (a shuffled epoch: the window and its neighbour come far apart): keeping
+        arrays alive and copying them cost more there (~10 %, allocation) than the rare hit saves.
+        """
+        if not self.window_cache:
+            return (*read_window(os.path.join(self.root_dir, fname)), False)
+        cache = self.__dict__.setdefault("_cache", OrderedDict())
+        stats = self.__dict__.setdefault("_cache_stats", [0, 0])  # hits, misses
+        hit = cache.get(fname)
+        if hit is not None:
+            stats[0] += 1
+            cache.move_to_end(fname)
+            return (*hit, True)
+        stats[1] += 1
+        feats, rate = read_window(os.path.join(self.root_dir, fname))
+        if stats[1] < CACHE_PROBATION or stats[0] * CACHE_MIN_HIT_RATIO >= stats[1]:
+            cache[fname] = (feats, rate)
+            while len(cache) > self.window_cache:
+                cache.popitem(last=False)
+            return feats, rate, True
+        return feats, rate, False
 
     def _load(self, fname: str) -> Tuple[torch.Tensor, int]:
-        mat = scipy.io.loadmat(os.path.join(self.root_dir, fname))
-        feats = torch.from_numpy(np.asarray(mat["feats"], dtype=np.float32))
-        rate = mat["curr_sample_rate"]
-        return self.postprocess(feats, rate), int(np.asarray(rate).reshape(-1)[0])
+        feats, rate, cached = self._read(fname)
+        if cached:  # postprocess may write into its input (normalize): never the cached array
+            feats = feats.copy(order="K")
+        return self.postprocess(torch.from_numpy(feats), rate), int(np.asarray(rate).reshape(-1)[0])
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
         fname = str(self.fnames[index])

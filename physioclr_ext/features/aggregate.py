@@ -158,7 +158,8 @@ def features_to_vector(beats: Mapping[str, np.ndarray], scalars: Mapping[str, fl
         scalars: values of ``HRV_FEATURES``, ``ABNORMAL_FEATURES``, ``MORPHOLOGY_FEATURES`` and
             ``QUALITY_FEATURES``.
     """
-    stats = [summary_stats(beats[name])[stat] for name in BEAT_FEATURES for stat in STATS]
+    per_feature = [summary_stats(beats[name]) for name in BEAT_FEATURES]
+    stats = [values[stat] for values in per_feature for stat in STATS]
     tail = [scalars[n] for n in (*HRV_FEATURES, *ABNORMAL_FEATURES, *MORPHOLOGY_FEATURES, *QUALITY_FEATURES)]
     vector = np.concatenate([beat_block(beats), np.asarray(stats), np.asarray(tail, dtype=np.float64)])
     if vector.shape != (FEATURE_DIM,):

@@ -2,7 +2,8 @@
 
 ``extract_features`` reduces the window to one signal (mean over the present leads, or one lead),
 median-centres it, then ``nk.ecg_clean(method="neurokit")`` -> ``nk.ecg_peaks`` ->
-``nk.ecg_delineate(method="dwt")`` -> per-beat measurements (:mod:`.beats`) -> aggregates and the
+``nk.ecg_delineate(method="dwt")`` (for ``dwt`` through :func:`.delineate.dwt_waves`: the same positions, about 4x
+faster) -> per-beat measurements (:mod:`.beats`) -> aggregates and the
 fixed-length vector (:mod:`.aggregate`), as PhysioCLR's ``extract_ecg_features.py`` does. It never
 raises on a signal: problems give ``valid=False`` with one of ``REASONS``.
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from .aggregate import abnormal_shares, beat_correlations, best_match_correlation, features_to_vector, hrv_features
 from .beats import FIDUCIALS, Fiducials, measure_beats, sanitize
+from .delineate import dwt_waves
 from .names import FEATURE_DIM
 
 REASONS = ("nan", "too_short", "flat", "no_r_peaks", "implausible_rate", "noisy", "delineation_failed", "error")
@@ -179,7 +181,10 @@ def _delineate(clean: np.ndarray, r: np.ndarray, fs: float, method: str) -> Fidu
     import neurokit2 as nk
 
     try:
-        _, waves = nk.ecg_delineate(clean, r, sampling_rate=fs, method=method)
+        if method == "dwt":  # the same positions as nk.ecg_delineate, without its per-beat pandas work
+            waves = dwt_waves(clean, r, fs)
+        else:
+            _, waves = nk.ecg_delineate(clean, r, sampling_rate=fs, method=method)
     except Exception as exc:  # noqa: BLE001
         raise _Invalid("delineation_failed", f"{type(exc).__name__}: {exc}", r) from exc
     fid = Fiducials(r=r)

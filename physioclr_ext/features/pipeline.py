@@ -231,22 +231,54 @@ def extract_record(job: RecordJob) -> dict[str, Any]:
         signal, names, fs = record_signal(job)
     except Exception as exc:  # noqa: BLE001 - an unreadable record makes all its windows invalid
         return _failed_record(job, f"unreadable: {type(exc).__name__}")
-    raw = np.zeros((len(job.windows), FEATURE_DIM), np.float32)
-    valid = np.zeros(len(job.windows), bool)
+    starts = [start for _, start in job.windows]
+    result = record_features(
+        signal, fs, starts, job.length, lead=job.lead, lead_names=names, delineation=job.delineation
+    )
+    save_cache(job, result)
+    return result
+
+
+def record_features(
+    signal: np.ndarray,
+    sample_rate: float,
+    starts: Sequence[int],
+    length: int,
+    lead: str | int = "mean",
+    lead_names: Sequence[str] | None = None,
+    delineation: str = "dwt",
+) -> dict[str, Any]:
+    """Features of the windows of one record, from the record's signal already in memory.
+
+    The per-record entry point for a caller that holds the record after its DSP, e.g. a preprocessing worker
+    computing the features in the same pass as the windows (no second read and filtering of the record).
+
+    Args:
+        signal: ``(L, T)`` the record after lead selection, filtering and resampling, before normalisation, in mV.
+        sample_rate: Hz of ``signal``.
+        starts: first sample of each window.
+        length: window length in samples (a window running past the record is invalid,
+            ``"window_outside_record"``).
+        lead, lead_names, delineation: as :func:`~physioclr_ext.features.extract.extract_features`.
+
+    Returns:
+        ``{"raw": (N, FEATURE_DIM) float32, "valid": (N,) bool, "reason": N str, "r_peaks": N int64 arrays}``,
+        what ``extract_record`` caches and ``extract_directory`` stores.
+    """
+    raw = np.zeros((len(starts), FEATURE_DIM), np.float32)
+    valid = np.zeros(len(starts), bool)
     reasons, peaks = [], []
-    for i, (_, start) in enumerate(job.windows):
-        window = signal[:, start : start + job.length]
-        if window.shape[1] != job.length:
+    for i, start in enumerate(starts):
+        window = signal[:, start : start + length]
+        if window.shape[1] != length:
             res = None
         else:
-            res = extract_features(window, fs, lead=job.lead, lead_names=names, delineation=job.delineation)
+            res = extract_features(window, sample_rate, lead=lead, lead_names=lead_names, delineation=delineation)
         raw[i] = res.vector if res else 0.0
         valid[i] = bool(res and res.valid)
         reasons.append(res.reason if res else "window_outside_record")
         peaks.append(res.r_peaks if res else np.zeros(0, np.int64))
-    result = {"raw": raw, "valid": valid, "reason": reasons, "r_peaks": peaks}
-    save_cache(job, result)
-    return result
+    return {"raw": raw, "valid": valid, "reason": reasons, "r_peaks": peaks}
 
 
 def _failed_record(job: RecordJob, reason: str) -> dict[str, Any]:
