@@ -2,7 +2,8 @@
 SMILES-2025 study's ``TripletModel``, METHODS.md section 7).
 
 ``model_path``: any checkpoint of this package or fairseq-signals (loaded as ``ecg_ssl_classifier``
-does; frozen unless ``freeze_encoder: false``). Head: ``Linear(E, hidden_dim) - ReLU - Linear(hidden_dim,
+does; frozen unless ``freeze_encoder: false``). Head: [per-feature standardisation,
+``standardize_embedding``, not in the study] - ``Linear(E, hidden_dim) - ReLU - Linear(hidden_dim,
 out_dim)`` then l2-normalisation; the study's ST-MEM sizes are 768 -> 64 -> 9
 (``configs/finetuning/ecg_triplet.yaml``). The criterion ``triplet`` reads ``z`` (B, out_dim) and the
 task's labels (``ecg_classification``). :meth:`extract_embedding` returns ``z`` (``embedding: projection``,
@@ -29,6 +30,13 @@ class ECGTripletConfig(Dataclass):
     hidden_dim: int = field(default=64, metadata={"help": "hidden width of the projection head (study: 64)"})
     out_dim: int = field(default=9, metadata={"help": "output size of the projection head (study: 9)"})
     embedding: str = field(default="projection", metadata={"help": "downstream representation: projection | encoder"})
+    standardize_embedding: bool = field(
+        default=False,
+        metadata={
+            "help": "standardise the frozen embedding per feature before the head (BatchNorm without affine; "
+            "not in the study; on by default in the configs)"
+        },
+    )
     pretrained_model_cfg: Any = field(
         default=None, metadata={"help": "filled from model_path at the first build (self-contained checkpoints)"}
     )
@@ -44,6 +52,12 @@ class ECGTripletModel(BaseModel):
         self.freeze_encoder, self.embedding_kind = cfg.freeze_encoder, cfg.embedding
         if cfg.freeze_encoder:
             encoder.requires_grad_(False)
+        # A nearly collapsed embedding (ST-MEM tiny: pairwise cosine 0.9999) gives a head with plain inputs
+        # d_ap = d_an and no gradient; per-feature standardisation restores the spread. eps far below BatchNorm's
+        # 1e-5: such embeddings' per-feature variances are 1e-8-1e-6, which the default eps would swamp.
+        self.norm: nn.Module = (
+            nn.BatchNorm1d(embed_dim, affine=False, eps=1e-10) if cfg.standardize_embedding else nn.Identity()
+        )
         self.head = MLPHead(embed_dim, [cfg.hidden_dim], cfg.out_dim)
 
     @classmethod
@@ -56,7 +70,7 @@ class ECGTripletModel(BaseModel):
     ) -> Dict[str, torch.Tensor]:
         """``source`` (B, C, T) -> ``z`` (B, out_dim) l2-normalised and ``h`` (B, E) the encoder's embedding."""
         h = encoder_embedding(self.encoder, source, padding_mask, self.freeze_encoder)
-        return {"z": F.normalize(self.head(h), dim=-1), "h": h}
+        return {"z": F.normalize(self.head(self.norm(h)), dim=-1), "h": h}
 
     def extract_embedding(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         out = self.forward(source, padding_mask)

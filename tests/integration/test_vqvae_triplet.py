@@ -263,3 +263,38 @@ def test_sequence_form_and_study_setting_train(config, demo_dir, tmp_path):
         str(tmp_path / "vq" / "checkpoint_last.pt"), str(demo_dir / "data/mitdb/valid.tsv"), str(tmp_path / "cb")
     )
     assert report["n_assignments"] > 0
+
+
+def test_triplet_head_standardises_a_nearly_collapsed_embedding():
+    """Inputs that differ by 0.1% give the frozen encoder's embeddings almost one point; without
+    standardisation the head maps them to one point too (no triplet signal), with it they spread."""
+    import torch
+    from fairseq_signals.models import MODEL_REGISTRY
+    from omegaconf import OmegaConf
+
+    import physioclr_ext
+
+    physioclr_ext.register()
+    from physioclr_ext.models.ecg_triplet import ECGTripletConfig
+
+    g = torch.Generator().manual_seed(0)
+    source = torch.randn(1, 12, 2500, generator=g) + 1e-3 * torch.randn(16, 12, 2500, generator=g)
+    spreads = {}
+    for standardize in (False, True):
+        cfg = OmegaConf.create(
+            {
+                "model": OmegaConf.structured(
+                    ECGTripletConfig(hidden_dim=8, out_dim=4, standardize_embedding=standardize)
+                )
+            }
+        )
+        cfg.model.model_path = str(FIXTURES / "ecg_mae_tiny.pt")
+        torch.manual_seed(0)
+        model = MODEL_REGISTRY["ecg_triplet"].build_model(cfg.model, None).train()
+        out = model(source)
+        h, z = out["h"], out["z"]
+        assert torch.allclose(h, h[:1].expand_as(h), rtol=0.05, atol=1e-3)  # the encoder's view: nearly one point
+        spreads[standardize] = torch.cdist(z, z).pow(2).mean().item()
+        if standardize:
+            assert (model.norm(h).std(0, unbiased=False) > 0.9).all()  # unit spread per feature
+    assert spreads[False] < 1e-3 and spreads[True] > 0.1, spreads
