@@ -76,7 +76,8 @@ def _pack_split(out: Path, split: str, rows: Sequence[Mapping[str, Any]], key: s
         meta["patient_id"].append(_scalar(mat, "patient_id"))
         meta["idx"].append(_scalar(mat, "idx"))
     if array is None:  # empty split: a plain (0, 0, 0) array
-        np.save(tmp, np.zeros((0, 0, 0), dtype=np.float32))
+        with open(tmp, "wb") as fh:  # np.save on a path would append ".npy" to the temporary name
+            np.save(fh, np.zeros((0, 0, 0), dtype=np.float32))
         shape: tuple[int, ...] = (0, 0, 0)
     else:
         array.flush()

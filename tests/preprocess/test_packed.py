@@ -127,3 +127,22 @@ def test_packed_option_and_its_conflict() -> None:
 def test_missing_index_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="train.json"):
         PackedSplit.open(tmp_path, "train")
+
+
+def test_an_empty_split_packs_to_an_empty_array(tmp_path: Path) -> None:
+    """All windows in train: valid and test are (0, 0, 0) arrays with empty indexes, not a failed run."""
+    out = tmp_path / "out"
+    config = PreprocessConfig(
+        input=str(SAMPLE / "ludb"),
+        output=str(out),
+        split_fractions=(1.0, 0.0, 0.0),
+        workers=1,
+        progress=False,
+        packed=True,
+    )
+    summary = run(config)
+    for split in ("valid", "test"):
+        packed = PackedSplit.open(out, split)
+        assert packed.paths == [] and summary["packed"][split][0] == 0
+    assert not [p for p in (out / PACKED_DIR).iterdir() if ".tmp" in p.name]
+    assert _assert_packed_equals_mat(out) > 0
