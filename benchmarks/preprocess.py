@@ -3,19 +3,34 @@
 Usage (from the repository root)::
 
     python benchmarks/preprocess.py [--data-root ../shared/data] [--workers N] [--preset NAME]
+    python benchmarks/preprocess.py --compare BASELINE [--repeats 3] [--datasets mitdb]
 
 Each dataset is preprocessed into a temporary folder (removed afterwards,
 or kept under --output) with the default options (or --preset); prints a table of
 records, windows, wall-clock seconds and records per second.
+
+``--compare BASELINE`` times another copy of the package side by side with this one, e.g. the last commit
+(``mkdir /tmp/base && git archive HEAD physioclr_ext | tar -x -C /tmp/base``): each run is a fresh process
+(``PYTHONPATH`` = the copy, imports not timed) writing to the same output folder, the two alternate
+``--repeats`` times, and the table gives the median wall-clock and CPU seconds (the run's process and its
+workers: less sensitive to other jobs on a shared machine than the wall clock), the ratio of the medians
+and whether the two wrote the same bytes (SHA-256 of every output file, compared on the first repeat).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -24,6 +39,22 @@ from physioclr_ext.preprocess import PreprocessConfig, run  # noqa: E402  (after
 from physioclr_ext.preprocess.config import PRESETS, default_workers  # noqa: E402
 
 DATASETS = {"mitdb": "mitdb", "ludb": "ludb"}
+
+# One timed run in a fresh process: run(config), then its wall-clock and CPU seconds (self + workers) as JSON.
+_CHILD = """
+import json, resource, sys, time
+from physioclr_ext.preprocess import PreprocessConfig, run
+config = PreprocessConfig.from_preset(None if sys.argv[4] == "-" else sys.argv[4], input=sys.argv[1],
+                                      output=sys.argv[2], workers=int(sys.argv[3]), progress=False)
+def cpu():
+    return sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+cpu0, start = cpu(), time.perf_counter()
+summary = run(config)
+seconds, cpu_seconds = time.perf_counter() - start, cpu() - cpu0
+windows = sum(s["windows"] for s in summary["splits"].values())
+print(json.dumps({"records": summary["records"]["succeeded"], "failed": summary["records"]["failed"],
+                  "windows": windows, "seconds": seconds, "cpu": cpu_seconds}))
+"""
 
 
 def parse_args() -> argparse.Namespace:
@@ -39,6 +70,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--output", default=None, help="write outputs under this folder and keep them (default: a temp folder)"
     )
+    parser.add_argument(
+        "--compare",
+        default=None,
+        metavar="BASELINE",
+        help="folder holding another copy of physioclr_ext/ to time side by side with this one",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each copy with --compare")
     return parser.parse_args()
 
 
@@ -62,13 +100,77 @@ def bench(name: str, source: Path, out: Path, args: argparse.Namespace) -> dict[
     }
 
 
-def print_table(rows: list[dict[str, float | str | int]]) -> None:
-    header = ["dataset", "records", "failed", "windows", "seconds", "records/s", "workers"]
+def print_table(rows: list[dict[str, Any]], header: list[str]) -> None:
     print(" | ".join(f"{h:>9s}" for h in header))
     print("-|-".join("-" * 9 for _ in header))
     for row in rows:
         cells = [f"{row[h]:>9.2f}" if isinstance(row[h], float) else f"{row[h]!s:>9s}" for h in header]
         print(" | ".join(cells))
+
+
+def timed_run(package_root: Path, source: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One run of the copy of the package under ``package_root`` in a fresh process (``out`` emptied first)."""
+    shutil.rmtree(out, ignore_errors=True)
+    env = {**os.environ, "PYTHONPATH": str(package_root)}
+    command = [sys.executable, "-c", _CHILD, str(source), str(out), str(args.workers), args.preset or "-"]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if proc.returncode != 0:
+        raise RuntimeError(f"run of {package_root} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` by relative path."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def compare(name: str, source: Path, out: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Alternate the baseline and this copy ``args.repeats`` times on one dataset; two table rows."""
+    copies = {"baseline": Path(args.compare).resolve(), "this": REPO}
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in copies}
+    digests: dict[str, dict[str, str]] = {}
+    for repeat in range(args.repeats):
+        order = list(copies) if repeat % 2 == 0 else list(copies)[::-1]
+        for label in order:
+            result = timed_run(copies[label], source, out, args)
+            runs[label].append(result)
+            print(
+                f"  {name} {label} repeat {repeat + 1}: {result['seconds']:.2f} s, CPU {result['cpu']:.2f} s",
+                flush=True,
+            )
+            if label not in digests:
+                digests[label] = digest(out)
+    same = digests["baseline"] == digests["this"]
+    if not same:
+        differing = sorted(k for k in digests["baseline"].keys() | digests["this"].keys()
+                           if digests["baseline"].get(k) != digests["this"].get(k))  # fmt: skip
+        print(f"  {name}: {len(differing)} files differ, e.g. {differing[:5]}")
+    rows = []
+    for label, results in runs.items():
+        seconds = statistics.median(r["seconds"] for r in results)
+        cpu = statistics.median(r["cpu"] for r in results)
+        base_seconds = statistics.median(r["seconds"] for r in runs["baseline"])
+        base_cpu = statistics.median(r["cpu"] for r in runs["baseline"])
+        rows.append(
+            {
+                "dataset": name,
+                "copy": label,
+                "records": results[0]["records"],
+                "windows": results[0]["windows"],
+                "seconds": seconds,
+                "CPU s": cpu,
+                "records/s": results[0]["records"] / seconds,
+                "speed-up": base_seconds / seconds,
+                "CPU ratio": base_cpu / cpu,
+                "same files": "yes" if same else "NO",
+                "workers": args.workers,
+            }
+        )
+    return rows
 
 
 def main() -> None:
@@ -78,8 +180,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="preprocess_bench_") as tmp:
         base = Path(args.output) if args.output else Path(tmp)
         for name in args.datasets.split(","):
-            rows.append(bench(name, root / DATASETS[name], base / name, args))
-    print_table(rows)
+            if args.compare:
+                rows += compare(name, root / DATASETS[name], base / name, args)
+            else:
+                rows.append(bench(name, root / DATASETS[name], base / name, args))
+    if args.compare:
+        print(f"median of {args.repeats} alternating runs; baseline: {Path(args.compare).resolve()}")
+        header = ["dataset", "copy", "records", "windows", "seconds", "CPU s", "records/s", "speed-up"]
+        print_table(rows, header + ["CPU ratio", "same files", "workers"])
+    else:
+        print_table(rows, ["dataset", "records", "failed", "windows", "seconds", "records/s", "workers"])
 
 
 if __name__ == "__main__":

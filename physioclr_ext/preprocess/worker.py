@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import scipy.io
 
-from . import dsp, quality
+from . import dsp, matfile, quality
 from .config import PreprocessConfig
 from .labels import LabelSpace, window_aami_class, window_beats
 from .leads import parse_lead_map, resolve_lead_names, select_leads
+from .matfile import MAT_HEADER
 from .readers import Record, RecordFileError, RecordRef, read_record
 from .windows import QualityThresholds, quality_flags, raw_bounds, window_geometry, window_starts
 
@@ -202,14 +203,23 @@ def _prepare(
             if all_nan.any()
             else f"no selected lead present (has {record.lead_names}); name its channels with --lead-map"
         )
-    clean = dsp.fill_nan(raw)
+    # Zero-filled leads stay zero: fill, filter and resample only the real ones (row by row, so the same
+    # numbers as on the whole array).
+    clean = dsp.fill_nan(raw[present])
     if cfg.apply_filter:
-        clean = dsp.bandpass(clean, record.fs, *cfg.bandpass, cfg.filter_order, rows=present)
-    # Zero-filled leads stay zero: resample only the real ones.
-    resampled = dsp.resample(clean[present], record.fs, cfg.sample_rate)
+        clean = dsp.bandpass(clean, record.fs, *cfg.bandpass, cfg.filter_order)
+    resampled = dsp.resample(clean, record.fs, cfg.sample_rate)
     out = np.zeros((len(present), resampled.shape[1]), dtype=np.float64)
     out[present] = resampled
     return raw, out, present, missing
+
+
+def _filled(raw: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """``dsp.fill_nan(raw)`` on the present rows; absent rows are zero (as ``fill_nan`` makes them: they are
+    zero or all NaN) and left to ``np.zeros``' untouched pages."""
+    out = np.zeros(raw.shape, dtype=np.float64)
+    out[present] = dsp.fill_nan(raw[present])
+    return out
 
 
 def _process(job: Job) -> dict[str, Any]:
@@ -224,7 +234,7 @@ def _process(job: Job) -> dict[str, Any]:
         starts = np.zeros(1, dtype=np.int64)
     thresholds = QualityThresholds(cfg.flat_threshold, cfg.saturation_threshold)
     bounds = [raw_bounds(start, length, cfg.sample_rate, record.fs, raw.shape[1]) for start in starts.tolist()]
-    scores = quality.window_quality(dsp.fill_nan(raw), record.fs, present, bounds)
+    scores = quality.window_quality(_filled(raw, present), record.fs, present, bounds)
     windows = []
     for i, start in enumerate(starts.tolist()):
         lo, hi = bounds[i]
@@ -233,12 +243,18 @@ def _process(job: Job) -> dict[str, Any]:
         if short:
             window["size"] = length if cfg.pad_short == "zeros" else int(signal.shape[1])
             window["valid_samples"] = int(signal.shape[1])
-        if window["kept"]:
-            feats = dsp.normalize(signal[:, start : start + length], cfg.normalize, present)
-            if short and cfg.pad_short == "zeros":  # normalised on the real samples, then zeros appended
-                feats = np.pad(feats, ((0, 0), (0, length - feats.shape[1])))
-            _write_mat(Path(job.output) / window["path"], feats, job, window["label"])
         windows.append(window)
+    kept = [w for w in windows if w["kept"]]
+    if kept:  # one folder for the whole record (its windows share it)
+        (Path(job.output) / kept[0]["path"]).parent.mkdir(parents=True, exist_ok=True)
+    if short:
+        for window in kept:
+            feats = dsp.normalize(signal[:, : window["valid_samples"]], cfg.normalize, present)
+            if cfg.pad_short == "zeros":  # normalised on the real samples, then zeros appended
+                feats = np.pad(feats, ((0, 0), (0, length - feats.shape[1])))
+            _write_mat(Path(job.output) / window["path"], feats.astype(np.float32), job, window["label"])
+    else:
+        _write_windows(job, signal, present, kept, length)
     return {
         "record": job.ref.record_id,
         "source_record": job.ref.source,
@@ -302,30 +318,50 @@ def _add_quality(entry: dict[str, Any], score: float, leads: np.ndarray, minimum
         entry["kept"] = entry["kept"] and not drop
 
 
-MAT_HEADER = b"MATLAB 5.0 MAT-file, written by physioclr-ext".ljust(116)
-"""The descriptive text of every window's MAT 5 header: scipy writes the creation time there, which made
-two runs' windows differ byte for byte."""
+WRITE_BATCH = 64
+"""Windows normalised and converted at once: bounds the worker's memory whatever the record's length."""
+
+
+def _write_windows(job: Job, signal: np.ndarray, present: np.ndarray, kept: list[dict[str, Any]], length: int) -> None:
+    """Normalise and write the kept windows of a record, :data:`WRITE_BATCH` at a time.
+
+    The windows of the present leads are normalised together (``dsp.normalize_batch``, equal to
+    ``dsp.normalize`` per window) and converted to float32 straight into ``(n, T, L)`` order, so that each
+    window's ``(L, T)`` column-major ``feats`` is one contiguous block for :func:`_write_mat`; absent leads
+    stay zero.
+    """
+    rows = np.flatnonzero(present)
+    real = signal[rows]
+    for first in range(0, len(kept), WRITE_BATCH):
+        batch = kept[first : first + WRITE_BATCH]
+        take = np.asarray([w["start"] for w in batch], dtype=np.int64)[:, None] + np.arange(length)
+        windows = real[:, take].transpose(1, 0, 2)  # (n, P, T)
+        normalised = dsp.normalize_batch(windows, job.config.normalize)
+        feats = np.zeros((len(batch), length, signal.shape[0]), dtype=np.float32)
+        feats[:, :, rows] = normalised.transpose(0, 2, 1)
+        for window, block in zip(batch, feats):
+            _write_mat(Path(job.output) / window["path"], block.T, job, window["label"])
 
 
 def _write_mat(path: Path, feats: np.ndarray, job: Job, label: list[float]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """One window's ``.mat`` (``feats`` ``(L, T)`` float32), written atomically: the bytes of
+    ``scipy.io.savemat`` with :data:`MAT_HEADER` as its description (:mod:`.matfile`; scipy itself with
+    ``--compress``)."""
+    variables: dict[str, np.ndarray | int] = {
+        "feats": feats,
+        "curr_sample_rate": int(job.config.sample_rate),
+        "label": np.asarray(label, dtype=np.float32).reshape(1, -1),
+        "idx": int(job.idx),
+        "patient_id": int(job.patient_index),
+    }
+    if not job.config.compress:
+        matfile.write_atomic(path, matfile.encode(variables))
+        return
     buffer = io.BytesIO()
-    scipy.io.savemat(
-        buffer,
-        {
-            "feats": feats.astype(np.float32),
-            "curr_sample_rate": int(job.config.sample_rate),
-            "label": np.asarray(label, dtype=np.float32).reshape(1, -1),
-            "idx": int(job.idx),
-            "patient_id": int(job.patient_index),
-        },
-        do_compression=job.config.compress,
-    )
+    scipy.io.savemat(buffer, variables, do_compression=True)
     data = bytearray(buffer.getvalue())
     data[: len(MAT_HEADER)] = MAT_HEADER
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(bytes(data))
-    os.replace(tmp, path)  # a killed run never leaves a partial window under its final name
+    matfile.write_atomic(path, [bytes(data)])
 
 
 def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
