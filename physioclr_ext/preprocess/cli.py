@@ -202,7 +202,13 @@ def _signal_options(group: argparse._ArgumentGroup) -> None:
         help="flag windows whose signal quality score (0-1: QRS detector agreement, kurtosis, spectral "
         "ratios, template correlation, minimum over leads; see preprocess/quality.py) is below SCORE as "
         "low_quality, dropped unless --quality keep; recommended 0.5 (benchmarks/signal_quality.py). "
-        "Default: score every window (windows.csv quality columns) without flagging",
+        "Default: no score (see --quality-scores)",
+    )
+    group.add_argument(
+        "--quality-scores",
+        action="store_true",
+        help="write every window's signal quality score (windows.csv columns quality, quality_<lead>) without "
+        "flagging; implied by --quality-min. Off by default: scoring takes about half of the preprocessing time",
     )
 
 

@@ -151,6 +151,9 @@ class PreprocessConfig:
     # Windows whose signal quality score (``quality`` module: minimum over present leads, in [0, 1]) is below
     # this are flagged ``low_quality`` (dropped with quality="drop"); ``None`` scores without flagging.
     quality_min: float | None = None
+    # Score every window (windows.csv quality columns) also without ``quality_min``. Off by default: the two
+    # neurokit2 QRS detectors per lead cost about half of a run's CPU (MIT-BIH), for a score nothing else reads.
+    quality_scores: bool = False
     label_scheme: str = "auto"
     label_set: str = "present"
     ludb_csv: str | None = None
@@ -275,6 +278,11 @@ class PreprocessConfig:
         """JSON-ready dict of all options."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
+    @property
+    def scores_quality(self) -> bool:
+        """Whether each window gets its signal quality score: asked for, or needed by ``quality_min``."""
+        return self.quality_scores or self.quality_min is not None
+
     def record_options_hash(self) -> str:
         """Hash of the options that change a record's output files."""
         options = self.to_dict()
@@ -286,6 +294,8 @@ class PreprocessConfig:
                 subset[name] = options[name]
         if self.quality_min is not None:  # likewise (0.0 is set: it is not None)
             subset["quality_min"] = self.quality_min
+        if self.quality_scores:  # likewise: records written without scores are redone with them
+            subset["quality_scores"] = True
         return hashlib.sha256(json.dumps(subset, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -76,7 +76,7 @@ def run(config: PreprocessConfig) -> dict[str, Any]:
     rows = outputs.window_rows(ordered, plan.assignment)
     outputs.write_manifests(out, rows)
     cmsc_counts = outputs.write_cmsc(out, ordered, plan.assignment)
-    outputs.write_windows_csv(out, rows, labels, config.leads)
+    outputs.write_windows_csv(out, rows, labels, config.leads if config.scores_quality else ())
     counts = outputs.write_label_files(out, rows, labels, [j.label for j in jobs])
     packed_shapes = write_packed_outputs(out, config, rows, ordered)
     summary = build_summary(

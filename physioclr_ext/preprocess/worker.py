@@ -234,12 +234,13 @@ def _process(job: Job) -> dict[str, Any]:
         starts = np.zeros(1, dtype=np.int64)
     thresholds = QualityThresholds(cfg.flat_threshold, cfg.saturation_threshold)
     bounds = [raw_bounds(start, length, cfg.sample_rate, record.fs, raw.shape[1]) for start in starts.tolist()]
-    scores = quality.window_quality(_filled(raw, present), record.fs, present, bounds)
+    scores = quality.window_quality(_filled(raw, present), record.fs, present, bounds) if cfg.scores_quality else None
     windows = []
     for i, start in enumerate(starts.tolist()):
         lo, hi = bounds[i]
         window = _window_entry(job, record, raw[:, lo:hi], present, thresholds, (i, start, lo, hi))
-        _add_quality(window, scores[0][i], scores[1][i], cfg.quality_min, cfg.quality == "drop")
+        if scores is not None:
+            _add_quality(window, scores[0][i], scores[1][i], cfg.quality_min, cfg.quality == "drop")
         if short:
             window["size"] = length if cfg.pad_short == "zeros" else int(signal.shape[1])
             window["valid_samples"] = int(signal.shape[1])

@@ -14,6 +14,7 @@ import scipy.stats
 
 from physioclr_ext.preprocess import PreprocessConfig, run
 from physioclr_ext.preprocess import quality as q
+from physioclr_ext.preprocess.cli import config_from_args
 from physioclr_ext.preprocess.config import _RECORD_OPTIONS
 from physioclr_ext.preprocess.readers import discover, read_record
 
@@ -162,7 +163,7 @@ def _run(src: Path, out: Path, **options) -> tuple[dict, list[dict[str, str]]]:
 
 def test_quality_min_flags_and_drops_the_noisy_window(tmp_path, ludb):
     src = _npy_fixture(tmp_path / "in", ludb)
-    summary, rows = _run(src, tmp_path / "plain")
+    summary, rows = _run(src, tmp_path / "plain", quality_scores=True)
     assert len(rows) == 4 and "quality_min" not in summary["quality"]
     scores = {(r["record"], r["window"]): float(r["quality"]) for r in rows}
     for r in rows:
@@ -189,7 +190,7 @@ def test_an_absent_lead_has_no_score_and_does_not_lower_the_window(tmp_path, lud
     no_v1 = ludb["1"].copy()
     no_v1[6] = np.nan  # V1, the seventh lead of the 12-lead order
     np.save(tmp_path / "in" / "samples" / "no_v1.npy", no_v1)
-    summary, rows = _run(tmp_path / "in", tmp_path / "out")
+    summary, rows = _run(tmp_path / "in", tmp_path / "out", quality_scores=True)
     assert summary["missing_leads"]["records"] == {"no_v1": ["V1"]}
     by = {(r["record"], r["window"]): r for r in rows}
     for window in ("0", "1"):
@@ -207,3 +208,28 @@ def test_quality_min_joins_the_resume_key_only_when_set():
     )
     with pytest.raises(ValueError, match="quality_min"):
         PreprocessConfig(input="in", output="out", quality_min=1.5)
+
+
+def test_windows_are_not_scored_unless_asked(tmp_path, ludb, monkeypatch):
+    """Default: no quality columns and the scorer never runs; --quality-scores or --quality-min score."""
+    src = _npy_fixture(tmp_path / "in", ludb)
+    calls = []
+    scorer = q.window_quality
+    monkeypatch.setattr(q, "window_quality", lambda *a, **k: calls.append(1) or scorer(*a, **k))
+    summary, rows = _run(src, tmp_path / "default")
+    assert len(rows) == 4 and calls == [] and not any(k.startswith("quality") for k in rows[0])
+    assert config_from_args(["--input", "i", "--output", "o"]).scores_quality is False
+    assert config_from_args(["--input", "i", "--output", "o", "--quality-scores"]).scores_quality is True
+    assert config_from_args(["--input", "i", "--output", "o", "--quality-min", "0.5"]).scores_quality is True
+    _, scored = _run(src, tmp_path / "scored", quality_scores=True)
+    assert calls and {r["quality"] != "" for r in scored} == {True}
+
+
+def test_quality_scores_join_the_resume_key_only_when_set():
+    base = PreprocessConfig(input="in", output="out")
+    scored = PreprocessConfig(input="in", output="out", quality_scores=True)
+    assert base.record_options_hash() != scored.record_options_hash()
+    assert (
+        base.record_options_hash()
+        == PreprocessConfig(input="in", output="out", quality_scores=False).record_options_hash()
+    )
