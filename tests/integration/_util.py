@@ -23,3 +23,23 @@ def run(cmd, env=None, cwd=None, timeout=600):
 def console_script(name: str) -> str:
     path = os.path.join(os.path.dirname(sys.executable), name)
     return path if os.path.exists(path) else (shutil.which(name) or name)
+
+
+def assert_same(a, b, where="item"):
+    """Equal nested dicts/lists/tensors: same keys, types, dtypes, shapes and bits."""
+    import torch
+
+    assert type(a) is type(b), where
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_same(a[key], b[key], f"{where}[{key}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and a.shape == b.shape, where
+        assert a.numpy().tobytes() == b.numpy().tobytes(), where
+    else:
+        assert a == b, where

@@ -6,7 +6,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 # The datasets subclass fairseq-signals' own: without it this module is skipped (conftest says why).
 pytest.importorskip("fairseq_signals", reason="fairseq-signals is not importable here")
@@ -21,7 +20,7 @@ from physioclr_ext.data.physioclr_dataset import PhysioCLRDataset  # noqa: E402
 from physioclr_ext.features.pipeline import preprocess_and_extract  # noqa: E402
 from physioclr_ext.preprocess import PreprocessConfig  # noqa: E402
 
-from ._util import REPO, console_script, run  # noqa: E402
+from ._util import REPO, assert_same, console_script, run  # noqa: E402
 
 AUGMENTATIONS = [
     {"name": "time_warp", "p": 0.5, "n_segments": 4, "warp": 0.2},
@@ -39,24 +38,6 @@ def data(tmp_path_factory):
     )
     preprocess_and_extract(config)
     return out
-
-
-def assert_same(a, b, where="item"):
-    """Equal nested dicts/lists/tensors: same keys, types, dtypes, shapes and bits."""
-    assert type(a) is type(b), where
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            assert_same(a[key], b[key], f"{where}[{key}]")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same(x, y, f"{where}[{i}]")
-    elif isinstance(a, torch.Tensor):
-        assert a.dtype == b.dtype and a.shape == b.shape, where
-        assert a.numpy().tobytes() == b.numpy().tobytes(), where
-    else:
-        assert a == b, where
 
 
 def _compare(mat_ds, packed_ds, batch=5):

@@ -21,7 +21,7 @@ from physioclr_ext.data.physioclr_dataset import PhysioCLRDataset  # noqa: E402
 from physioclr_ext.features.pipeline import preprocess_and_extract  # noqa: E402
 from physioclr_ext.preprocess import PreprocessConfig  # noqa: E402
 
-from ._util import REPO  # noqa: E402
+from ._util import REPO, assert_same  # noqa: E402
 
 
 class Reference(PhysioCLRDataset):
@@ -59,24 +59,6 @@ def reads(monkeypatch):
 
     monkeypatch.setattr(physioclr_dataset, "read_window", counting)
     return calls
-
-
-def assert_same(a, b, where="item"):
-    """Equal nested dicts/lists/tensors: same keys, types, dtypes, shapes and bits."""
-    assert type(a) is type(b), where
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            assert_same(a[key], b[key], f"{where}[{key}]")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same(x, y, f"{where}[{i}]")
-    elif isinstance(a, torch.Tensor):
-        assert a.dtype == b.dtype and a.shape == b.shape, where
-        assert a.numpy().tobytes() == b.numpy().tobytes(), where
-    else:
-        assert a == b, where
 
 
 def batches(dataset, order, size=5):
