@@ -9,7 +9,8 @@ For each method (``--methods``, pretraining configs) and each seed ``s`` (``--se
    in ``--train-stride`` (all records, valid and test whole) to bound the CPU time of embedding;
 2. pretrain the encoder for ``--pretrain-updates`` with ``common.seed=s`` (``physioclr-hydra-train``);
 3. triplet fine-tuning (``configs/finetuning/ecg_triplet_tiny.yaml``: frozen encoder, class-balanced batches,
-   random mining, checkpoint chosen by validation k-NN macro F1) for ``--triplet-updates``, seed ``s``;
+   random mining, checkpoint chosen by validation k-NN macro F1) for ``--triplet-updates``, seed ``s``, plus any
+   ``--triplet-overrides`` (e.g. ``model.standardize_embedding=false``: the study's head);
 4. ``python -m physioclr_ext.evaluation embed`` of both checkpoints (the frozen encoder's pooled embedding, the
    triplet head's l2-normalised output), then ``knn`` (k = ``--k``) and ``linear-probe`` (C chosen on valid)
    with ``--seeds s`` on all training windows, scored on test.
@@ -144,6 +145,14 @@ def main(argv: List[str] | None = None) -> int:
     p.add_argument("--triplet-updates", type=int, default=150)
     p.add_argument("--train-stride", type=int, default=8, help="keep one training window in N (default 8)")
     p.add_argument("--k", type=int, default=5, help="neighbours of the k-NN probe")
+    p.add_argument(
+        "--triplet-overrides",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="more Hydra overrides of the triplet fine-tuning, e.g. model.standardize_embedding=false (the "
+        "study's head); use its own --out, finished steps are not redone",
+    )
     args = p.parse_args(argv)
 
     rows = []
@@ -173,6 +182,7 @@ def main(argv: List[str] | None = None) -> int:
                     f"optimization.max_update={args.triplet_updates}",
                     "optimization.max_epoch=0",
                     f"criterion.knn_k={args.k}",
+                    *args.triplet_overrides,
                 ],
             )
             triplet = os.path.join(run, "triplet", "checkpoint_best.pt")
