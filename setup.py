@@ -3,6 +3,7 @@
 fairseq-signals itself is not on PyPI; install it from its own repository
 (see README.md). Everything in the framework-free core works without it.
 """
+
 from setuptools import find_packages, setup
 
 with open("README.md", encoding="utf-8") as fh:
