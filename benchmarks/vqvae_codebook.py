@@ -74,16 +74,9 @@ def window_codes(checkpoint: str, manifest: str, batch_size: int = 64) -> np.nda
 
 def codebook_report(codes: np.ndarray, k: int, checkpoint: str, manifest: str, out: str) -> Dict[str, object]:
     """``python -m physioclr_ext.evaluation codebook``'s report (``codebook.json``, ``codebook.png``) from codes."""
-    from physioclr_ext.runners.codebook import plot_usage, usage_report
+    from physioclr_ext.runners.codebook import write_report
 
-    counts = np.bincount(codes.reshape(-1), minlength=k)
-    report = {"checkpoint": os.path.abspath(checkpoint), "manifest": os.path.abspath(manifest), **usage_report(counts)}
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "codebook.json"), "w", encoding="utf-8") as fh:
-        json.dump({**report, "counts": counts.tolist()}, fh, indent=2)
-    title = f"K={k}  perplexity {report['perplexity']:.1f}  dead {report['dead_codes']}"
-    plot_usage(counts, os.path.join(out, "codebook.png"), title)
-    return report
+    return write_report(np.bincount(codes.reshape(-1), minlength=k), checkpoint, manifest, out)
 
 
 def manifest_records(manifest: str) -> List[str]:

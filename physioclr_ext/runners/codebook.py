@@ -73,7 +73,11 @@ def codebook_command(
     checkpoint: str, manifest: str, out: str, batch_size: int = 64, device: Optional[str] = None
 ) -> Dict[str, Any]:
     """Count codes over ``manifest``; write ``codebook.json`` and ``codebook.png`` in ``out``."""
-    counts = code_counts(checkpoint, manifest, batch_size, device)
+    return write_report(code_counts(checkpoint, manifest, batch_size, device), checkpoint, manifest, out)
+
+
+def write_report(counts: np.ndarray, checkpoint: str, manifest: str, out: str) -> Dict[str, Any]:
+    """``codebook.json`` (usage report and counts) and ``codebook.png`` in ``out`` from per-code ``counts`` (K,)."""
     report = {"checkpoint": os.path.abspath(checkpoint), "manifest": os.path.abspath(manifest), **usage_report(counts)}
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "codebook.json"), "w", encoding="utf-8") as fh:
