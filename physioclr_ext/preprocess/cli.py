@@ -30,8 +30,8 @@ DESCRIPTION = """\
 Preprocess ECG records into fixed-length .mat windows and fairseq-signals manifests.
 
 Per record: select/order leads (missing ones zero-filled) -> quality checks per
-window on the raw signal (NaN, flat, saturated; a 0-1 quality score per lead,
-see --quality-min) -> fill NaN by interpolation ->
+window on the raw signal (NaN, flat, saturated; with --quality-scores or --quality-min
+a 0-1 quality score per lead) -> fill NaN by interpolation ->
 zero-phase band-pass at the native rate (present leads only) -> resample_poly to
 --sample-rate -> cut windows -> normalise each window -> write .mat.
 Splits are by patient. Bad records are reported and skipped.
