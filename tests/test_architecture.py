@@ -151,3 +151,11 @@ def test_the_checker_sees_a_cycle_and_an_upward_import():
 def test_importing_a_core_package_leaves_fairseq_signals_unimported(package):
     code = f"import physioclr_ext.{package}, sys; assert 'fairseq_signals' not in sys.modules, sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("module", ["preprocess.__main__", "features.pipeline"])
+def test_the_preprocessing_commands_do_not_load_torch(module):
+    """Preprocessing and feature extraction are numpy/scipy work: importing torch costs each command seconds."""
+    code = f"import physioclr_ext.{module}, sys; assert 'torch' not in sys.modules, 'torch imported'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
