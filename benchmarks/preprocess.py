@@ -4,6 +4,7 @@ Usage (from the repository root)::
 
     python benchmarks/preprocess.py [--data-root ../shared/data] [--workers N] [--preset NAME]
     python benchmarks/preprocess.py --compare BASELINE [--repeats 3] [--datasets mitdb]
+    python benchmarks/preprocess.py --feature-passes [--repeats 3] [--datasets ludb]
 
 Each dataset is preprocessed into a temporary folder (removed afterwards,
 or kept under --output) with the default options (or --preset); prints a table of
@@ -15,6 +16,11 @@ records, windows, wall-clock seconds and records per second.
 ``--repeats`` times, and the table gives the median wall-clock and CPU seconds (the run's process and its
 workers: less sensitive to other jobs on a shared machine than the wall clock), the ratio of the medians
 and whether the two wrote the same bytes (SHA-256 of every output file, compared on the first repeat).
+
+``--feature-passes`` times, the same way, preprocessing with the feature stage (``--features``) in two passes
+(``run``, then ``extract_directory`` re-reading and re-filtering every record: the entry point before issue 14)
+against one pass (``preprocess_and_extract``: the features computed in the preprocessing workers), both with
+this copy of the package.
 """
 
 from __future__ import annotations
@@ -40,16 +46,27 @@ from physioclr_ext.preprocess.config import PRESETS, default_workers  # noqa: E4
 
 DATASETS = {"mitdb": "mitdb", "ludb": "ludb"}
 
-# One timed run in a fresh process: run(config), then its wall-clock and CPU seconds (self + workers) as JSON.
+# One timed run in a fresh process: run(config) (mode "run"), or with the feature stage in two passes or one
+# (modes "two-pass", "one-pass"), then its wall-clock and CPU seconds (self + workers) as JSON.
 _CHILD = """
 import json, resource, sys, time
 from physioclr_ext.preprocess import PreprocessConfig, run
+mode = sys.argv[5]
 config = PreprocessConfig.from_preset(None if sys.argv[4] == "-" else sys.argv[4], input=sys.argv[1],
-                                      output=sys.argv[2], workers=int(sys.argv[3]), progress=False)
+                                      output=sys.argv[2], workers=int(sys.argv[3]), progress=False,
+                                      **({} if mode == "run" else {"features": True, "features_pca": "auto"}))
+if mode != "run":
+    from physioclr_ext.features.pipeline import extract_directory, feature_options, preprocess_and_extract
+    from physioclr_ext.preprocess.pipeline import write_summary
+def two_pass(config):
+    summary = run(config)
+    summary["features"] = extract_directory(config.output, feature_options(config))
+    write_summary(config.output, summary)
+    return summary
 def cpu():
     return sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
 cpu0, start = cpu(), time.perf_counter()
-summary = run(config)
+summary = {"run": run, "two-pass": two_pass, "one-pass": preprocess_and_extract}[mode](config)
 seconds, cpu_seconds = time.perf_counter() - start, cpu() - cpu0
 windows = sum(s["windows"] for s in summary["splits"].values())
 print(json.dumps({"records": summary["records"]["succeeded"], "failed": summary["records"]["failed"],
@@ -76,7 +93,12 @@ def parse_args() -> argparse.Namespace:
         metavar="BASELINE",
         help="folder holding another copy of physioclr_ext/ to time side by side with this one",
     )
-    parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each copy with --compare")
+    parser.add_argument(
+        "--feature-passes",
+        action="store_true",
+        help="time --features in two passes (re-reading every record) against one (in the workers)",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each variant (median)")
     return parser.parse_args()
 
 
@@ -108,11 +130,14 @@ def print_table(rows: list[dict[str, Any]], header: list[str]) -> None:
         print(" | ".join(cells))
 
 
-def timed_run(package_root: Path, source: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """One run of the copy of the package under ``package_root`` in a fresh process (``out`` emptied first)."""
+def timed_run(
+    package_root: Path, source: Path, out: Path, args: argparse.Namespace, mode: str = "run"
+) -> dict[str, Any]:
+    """One run (``mode`` as in ``_CHILD``) of the copy of the package under ``package_root`` in a fresh process
+    (``out`` emptied first)."""
     shutil.rmtree(out, ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": str(package_root)}
-    command = [sys.executable, "-c", _CHILD, str(source), str(out), str(args.workers), args.preset or "-"]
+    command = [sys.executable, "-c", _CHILD, str(source), str(out), str(args.workers), args.preset or "-", mode]
     proc = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
     if proc.returncode != 0:
         raise RuntimeError(f"run of {package_root} failed:\n{proc.stderr[-3000:]}")
@@ -129,14 +154,20 @@ def digest(folder: Path) -> dict[str, str]:
 
 
 def compare(name: str, source: Path, out: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Alternate the baseline and this copy ``args.repeats`` times on one dataset; two table rows."""
-    copies = {"baseline": Path(args.compare).resolve(), "this": REPO}
+    """Alternate the baseline and this copy ``args.repeats`` times on one dataset; two table rows. With
+    ``args.feature_passes``, the two-pass feature stage (the baseline) and the one-pass, both of this copy."""
+    if args.feature_passes:
+        copies = {"two-pass": (REPO, "two-pass"), "one-pass": (REPO, "one-pass")}
+    else:
+        copies = {"baseline": (Path(args.compare).resolve(), "run"), "this": (REPO, "run")}
+    base = next(iter(copies))
     runs: dict[str, list[dict[str, Any]]] = {label: [] for label in copies}
     digests: dict[str, dict[str, str]] = {}
     for repeat in range(args.repeats):
         order = list(copies) if repeat % 2 == 0 else list(copies)[::-1]
         for label in order:
-            result = timed_run(copies[label], source, out, args)
+            package_root, mode = copies[label]
+            result = timed_run(package_root, source, out, args, mode)
             runs[label].append(result)
             print(
                 f"  {name} {label} repeat {repeat + 1}: {result['seconds']:.2f} s, CPU {result['cpu']:.2f} s",
@@ -144,17 +175,17 @@ def compare(name: str, source: Path, out: Path, args: argparse.Namespace) -> lis
             )
             if label not in digests:
                 digests[label] = digest(out)
-    same = digests["baseline"] == digests["this"]
+    first, second = (digests[label] for label in copies)
+    same = first == second
     if not same:
-        differing = sorted(k for k in digests["baseline"].keys() | digests["this"].keys()
-                           if digests["baseline"].get(k) != digests["this"].get(k))  # fmt: skip
+        differing = sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k))
         print(f"  {name}: {len(differing)} files differ, e.g. {differing[:5]}")
     rows = []
     for label, results in runs.items():
         seconds = statistics.median(r["seconds"] for r in results)
         cpu = statistics.median(r["cpu"] for r in results)
-        base_seconds = statistics.median(r["seconds"] for r in runs["baseline"])
-        base_cpu = statistics.median(r["cpu"] for r in runs["baseline"])
+        base_seconds = statistics.median(r["seconds"] for r in runs[base])
+        base_cpu = statistics.median(r["cpu"] for r in runs[base])
         rows.append(
             {
                 "dataset": name,
@@ -180,12 +211,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="preprocess_bench_") as tmp:
         base = Path(args.output) if args.output else Path(tmp)
         for name in args.datasets.split(","):
-            if args.compare:
+            if args.compare or args.feature_passes:
                 rows += compare(name, root / DATASETS[name], base / name, args)
             else:
                 rows.append(bench(name, root / DATASETS[name], base / name, args))
-    if args.compare:
-        print(f"median of {args.repeats} alternating runs; baseline: {Path(args.compare).resolve()}")
+    if args.compare or args.feature_passes:
+        baseline = "two-pass features" if args.feature_passes else Path(args.compare).resolve()
+        print(f"median of {args.repeats} alternating runs; baseline: {baseline}")
         header = ["dataset", "copy", "records", "windows", "seconds", "CPU s", "records/s", "speed-up"]
         print_table(rows, header + ["CPU ratio", "same files", "workers"])
     else:

@@ -7,23 +7,28 @@ in ``windows.csv``: the features see exactly the saved window before normalisati
 index its samples at the window's sample rate.
 
 Records run in parallel processes. Each record's features are cached in
-``<data>/features/cache/<record>.npz`` under a key of the feature options, the extractor version, the
-record's preprocessing key (``records/<record>.json``) and its window starts: a re-run recomputes only
-records whose inputs or options changed. Then, per split, ``<split>.npz`` (rows in manifest order),
+``<data>/features/cache/<record>.npz`` (:mod:`.cache`) under a key of the feature options, the extractor
+version, the record's preprocessing key (``records/<record>.json``) and its window starts: a re-run recomputes
+only records whose inputs or options changed. Then, per split, ``<split>.npz`` (rows in manifest order),
 ``names.json``, ``transform.npz`` (fitted on the valid training rows) and ``summary.json`` are written
 atomically.
+
+``python -m physioclr_ext.preprocess --features`` (:func:`preprocess_and_extract`) fills that cache in one pass:
+the preprocessing worker hands each record it processes, filtered and in memory, to :func:`features_hook`, so
+the feature stage re-reads only the records whose cache is missing or stale (e.g. skipped by resume after a
+run without ``--features``), then fits the transform and writes the tables as above.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +36,17 @@ import numpy as np
 from tqdm import tqdm
 
 from ..preprocess.config import PreprocessConfig
-from ..preprocess.pipeline import run, write_summary
+from ..preprocess.pipeline import run_with_hook, write_summary
 from ..preprocess.readers import RecordRef, discover_saved
+from ..preprocess.record_hook import RecordPass
 from ..preprocess.worker import load_and_prepare
+from .cache import EXTRACTOR_VERSION, cache_key, cache_path, read_cache, write_cache
 from .extract import DELINEATIONS, extract_features, resolve_lead
 from .hybrid_pipeline import add_hybrid_channels
 from .names import FEATURE_DIM, FEATURE_NAMES
-from .npz import save_npz
 from .store import FEATURES_DIR, save_split, split_path, transform_path
 from .transform import fit_transform, resolve_pca
 
-# Bump when the features of an unchanged window would change (invalidates every cache entry).
-EXTRACTOR_VERSION = 1
 SPLITS = ("train", "valid", "test")
 
 
@@ -85,8 +89,14 @@ class RecordJob:
     delineation: str = "dwt"
 
 
-def extract_directory(data_dir: str | Path, options: FeatureOptions | None = None) -> dict[str, Any]:
+def extract_directory(
+    data_dir: str | Path, options: FeatureOptions | None = None, fresh: Collection[str] = ()
+) -> dict[str, Any]:
     """Extract, transform and store the features of a preprocessed directory.
+
+    Args:
+        fresh: records whose cache this run's preprocessing just wrote (:func:`features_hook`): counted as
+            computed, not cached.
 
     Returns:
         The ``summary.json`` content: per split the window count, valid count and reason counts, plus
@@ -97,7 +107,7 @@ def extract_directory(data_dir: str | Path, options: FeatureOptions | None = Non
     data = Path(data_dir).resolve()
     pca = resolve_pca(options.pca, len(manifest_paths(data, "train") or []))
     jobs, rows_by_path = plan_jobs(data, options)
-    results, computed = run_jobs(jobs, options)
+    results, computed = run_jobs(jobs, options, fresh)
     tables = _split_tables(data, rows_by_path, results)
     train = tables.get("train")
     transform = (
@@ -144,21 +154,14 @@ def plan_jobs(data: Path, options: FeatureOptions) -> tuple[list[RecordJob], dic
     with open(data / "windows.csv", newline="") as f:
         for row in csv.DictReader(f):
             by_record.setdefault(row["record"], []).append((row["path"], int(row["start"])))
-    leads = list(meta["window"]["leads"])
-    if options.delineation not in DELINEATIONS:
-        raise ValueError(f"delineation {options.delineation!r} is not one of {DELINEATIONS}")
-    if options.lead != "mean":
-        resolve_lead(options.lead, leads, len(leads))
+    check_options(options, list(meta["window"]["leads"]))
     refs = _record_refs(meta)
     length = int(meta["window"]["length_samples"])
     jobs, rows = [], {}
     for record, windows in by_record.items():
         marker = json.loads((data / "records" / f"{record}.json").read_text())
-        identity = [EXTRACTOR_VERSION, options.lead, marker["key"], windows, length]
-        if options.delineation != "dwt":  # keeps the keys of caches written before the option existed
-            identity.append(options.delineation)
-        key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
-        cache = str(data / FEATURES_DIR / "cache" / f"{record}.npz")
+        key = cache_key(marker["key"], windows, length, options.lead, options.delineation)
+        cache = cache_path(data, record)
         jobs.append(
             RecordJob(
                 record,
@@ -177,16 +180,27 @@ def plan_jobs(data: Path, options: FeatureOptions) -> tuple[list[RecordJob], dic
     return jobs, rows
 
 
+def check_options(options: FeatureOptions, leads: Sequence[str]) -> None:
+    """Raise ValueError when ``options.delineation`` or ``options.lead`` (with the output's ``leads``) is invalid."""
+    if options.delineation not in DELINEATIONS:
+        raise ValueError(f"delineation {options.delineation!r} is not one of {DELINEATIONS}")
+    if options.lead != "mean":
+        resolve_lead(options.lead, list(leads), len(leads))
+
+
 def _record_refs(meta: dict[str, Any]) -> dict[str, RecordRef]:
     return discover_saved(meta)
 
 
-def run_jobs(jobs: Sequence[RecordJob], options: FeatureOptions) -> tuple[dict[str, dict[str, Any]], int]:
-    """Results of every job (from the cache where current); returns ``(record -> result, n computed)``."""
+def run_jobs(
+    jobs: Sequence[RecordJob], options: FeatureOptions, fresh: Collection[str] = ()
+) -> tuple[dict[str, dict[str, Any]], int]:
+    """Results of every job (from the cache where current); returns ``(record -> result, n computed)``, the
+    records in ``fresh`` counted as computed (their cache was written by this run's preprocessing)."""
     results: dict[str, dict[str, Any]] = {}
     todo = []
     for job in jobs:
-        cached = load_cache(job)
+        cached = read_cache(job.cache, job.key, len(job.windows))
         if cached is None:
             todo.append(job)
         else:
@@ -197,7 +211,8 @@ def run_jobs(jobs: Sequence[RecordJob], options: FeatureOptions) -> tuple[dict[s
         for record, result in _execute(todo, options.workers):
             results[record] = result
             bar.update()
-    return results, len(todo)
+    fresh_hits = set(fresh) & (set(results) - {job.record for job in todo})
+    return results, len(todo) + len(fresh_hits)
 
 
 def _execute(jobs: Sequence[RecordJob], workers: int) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -235,8 +250,29 @@ def extract_record(job: RecordJob) -> dict[str, Any]:
     result = record_features(
         signal, fs, starts, job.length, lead=job.lead, lead_names=names, delineation=job.delineation
     )
-    save_cache(job, result)
+    write_cache(job.cache, job.key, result)
     return result
+
+
+def features_hook(lead: str, delineation: str, record: RecordPass) -> None:
+    """The preprocessing worker's hook (:class:`~physioclr_ext.preprocess.record_hook.RecordPass`): the record's
+    features from its signal in memory, cached as :func:`extract_record` caches them, so the feature stage
+    finds them current. Bound to the options with ``functools.partial`` (picklable). Never raises: on an
+    error nothing is cached and the feature stage extracts the record itself, as it would have."""
+    try:
+        result = record_features(
+            record.signal,
+            record.sample_rate,
+            [start for _, start in record.windows],
+            record.length,
+            lead=lead,
+            lead_names=list(record.leads),
+            delineation=delineation,
+        )
+        key = cache_key(record.key, record.windows, record.length, lead, delineation)
+        write_cache(cache_path(record.output, record.record), key, result)
+    except Exception:  # noqa: BLE001 - the feature stage retries the record and reports its failure
+        pass
 
 
 def record_features(
@@ -291,40 +327,6 @@ def _failed_record(job: RecordJob, reason: str) -> dict[str, Any]:
     }
 
 
-def save_cache(job: RecordJob, result: dict[str, Any]) -> None:
-    """``cache/<record>.npz`` with the job key (atomic)."""
-    os.makedirs(os.path.dirname(job.cache), exist_ok=True)
-    lengths = [len(p) for p in result["r_peaks"]]
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    flat = np.concatenate(result["r_peaks"]).astype(np.int64) if lengths else np.zeros(0, np.int64)
-    save_npz(
-        job.cache,
-        key=job.key,
-        raw=result["raw"],
-        valid=result["valid"],
-        reason=np.asarray(result["reason"], str),
-        r_peaks=flat,
-        r_offsets=offsets,
-    )
-
-
-def load_cache(job: RecordJob) -> dict[str, Any] | None:
-    """The cached result when its key matches the job's, else ``None``."""
-    try:
-        with np.load(job.cache, allow_pickle=False) as z:
-            if str(z["key"]) != job.key or z["raw"].shape != (len(job.windows), FEATURE_DIM):
-                return None
-            off, flat = z["r_offsets"], z["r_peaks"]
-            return {
-                "raw": z["raw"],
-                "valid": z["valid"],
-                "reason": [str(r) for r in z["reason"]],
-                "r_peaks": [flat[off[i] : off[i + 1]] for i in range(len(off) - 1)],
-            }
-    except (OSError, KeyError, ValueError):
-        return None
-
-
 def manifest_paths(data: Path, split: str) -> list[str] | None:
     """Window paths of ``<split>.tsv`` in order (``None`` when the manifest is absent)."""
     path = data / f"{split}.tsv"
@@ -376,6 +378,10 @@ def preprocess_and_extract(config: PreprocessConfig) -> dict[str, Any]:
     """Preprocess, then extract the features when ``config.features``, then append the hybrid channels
     when ``config.hybrid_channels`` (:func:`.hybrid_pipeline.add_hybrid_channels`).
 
+    The features are computed in the preprocessing workers, from each record as it is processed
+    (:func:`features_hook`); the feature stage then extracts only the records preprocessing skipped whose
+    cache is not current, fits the transform on train and writes the tables.
+
     Returns:
         The ``preprocess.json`` summary, with the feature stage's summary under ``"features"`` and the
         hybrid stage's under ``"hybrid"`` when they ran (also written to ``preprocess.json``).
@@ -385,9 +391,14 @@ def preprocess_and_extract(config: PreprocessConfig) -> dict[str, Any]:
         >>> config = PreprocessConfig(input="data/sample/ludb", output="out", features=True, features_pca="auto")
         >>> preprocess_and_extract(config)["features"]["pca_components"]  # 16 training windows < 500
     """
-    summary = run(config)
+    options = feature_options(config)
     if config.features:
-        summary["features"] = extract_directory(config.output, feature_options(config))
+        check_options(options, config.leads)
+    hook = partial(features_hook, options.lead, options.delineation) if config.features else None
+    result = run_with_hook(config, hook)
+    summary = result.summary
+    if config.features:
+        summary["features"] = extract_directory(config.output, options, fresh=result.processed)
         write_summary(config.output, summary)
     if config.hybrid_channels:
         summary["hybrid"] = add_hybrid_channels(config.output, workers=config.workers, progress=config.progress)

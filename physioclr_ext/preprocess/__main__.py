@@ -2,7 +2,8 @@
 physiological feature stage of :mod:`physioclr_ext.features` on the written output.
 
 The two stages are chained by :func:`physioclr_ext.features.pipeline.preprocess_and_extract`
-(features may import preprocessing; ``physioclr_ext.preprocess`` never imports ``physioclr_ext.features``).
+(features may import preprocessing; ``physioclr_ext.preprocess`` never imports ``physioclr_ext.features``):
+it hands the preprocessing workers a record hook that computes each record's features in the same pass.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from .config import PreprocessConfig
 from .labels import AAMI_CLASSES, LUDB_RHYTHMS, SNOMED_NAMES, LabelSpace, order_label_names
 from .labels_csv import apply_labels_csv
 from .readers import RecordRef, detect_format, discover, natural_key
+from .record_hook import RecordHook
 from .splits import Plan, mitbih_ds1ds2_split, random_patient_split, read_split_file, verify_disjoint
 from .summary import build_summary, unmapped_codes
 from .worker import Job, load_marker, process_record
@@ -26,15 +28,40 @@ class PreprocessError(RuntimeError):
     """The run as a whole cannot succeed (no input records, no record processed)."""
 
 
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`run_with_hook` did.
+
+    Attributes:
+        summary: the ``preprocess.json`` content.
+        processed: the records this run (re)processed, in record order: the hook ran on each; the other
+            succeeded records were skipped, their marker current.
+    """
+
+    summary: dict[str, Any]
+    processed: tuple[str, ...]
+
+
 def run(config: PreprocessConfig) -> dict[str, Any]:
     """Preprocess ``config.input`` into ``config.output``; returns the ``preprocess.json`` summary.
 
     The ``features*`` options are recorded, not acted on: the entry point
-    (``python -m physioclr_ext.preprocess``) runs the feature stage after this.
+    (``python -m physioclr_ext.preprocess``) runs the feature stage with :func:`run_with_hook`.
 
     Raises:
         PreprocessError: no records found, or none could be processed.
         SplitError: the requested split would put a patient into two splits.
+    """
+    return run_with_hook(config, None).summary
+
+
+def run_with_hook(config: PreprocessConfig, record_hook: RecordHook | None) -> RunResult:
+    """:func:`run`, calling ``record_hook`` in the worker on every record it processes (with the record's
+    filtered signal and window starts, :class:`~.worker.RecordPass`), so that a later stage's per-record work
+    needs no second read and filtering of the record. Records skipped by the resume logic are not passed.
+
+    Raises:
+        As :func:`run`.
     """
     root, out = Path(config.input).resolve(), Path(config.output).resolve()
     if not root.is_dir():
@@ -62,7 +89,7 @@ def run(config: PreprocessConfig) -> dict[str, Any]:
         raise PreprocessError(
             f"cannot create the output folder {out} ({exc.strerror}); choose a writable --output"
         ) from None
-    jobs = make_jobs(plan.refs, labels, config, fmt, out)
+    jobs = make_jobs(plan.refs, labels, config, fmt, out, record_hook)
     markers, failures, skipped = execute(jobs, config, out)
     if not markers:
         shown = "; ".join(f"{r}: {why}" for r, why in list(failures.items())[:10])
@@ -100,7 +127,8 @@ def run(config: PreprocessConfig) -> dict[str, Any]:
     if fmt == "physionet2021":
         summary["labels"]["unmapped_codes"] = unmapped_codes(plan.refs, labels.names)
     write_summary(out, summary)
-    return summary
+    done = set(skipped)
+    return RunResult(summary, tuple(m["record"] for m in ordered if m["record"] not in done))
 
 
 def write_packed_outputs(
@@ -174,9 +202,14 @@ def label_space(fmt: str, config: PreprocessConfig, refs: Sequence[RecordRef]) -
 
 
 def make_jobs(
-    refs: Sequence[RecordRef], labels: LabelSpace, config: PreprocessConfig, fmt: str, out: Path
+    refs: Sequence[RecordRef],
+    labels: LabelSpace,
+    config: PreprocessConfig,
+    fmt: str,
+    out: Path,
+    hook: RecordHook | None = None,
 ) -> list[Job]:
-    """One job per planned record, with its ``idx``, patient index and resume key."""
+    """One job per planned record, with its ``idx``, patient index, resume key and ``hook``."""
     patients = sorted({r.patient for r in refs}, key=natural_key)
     patient_index = {p: i for i, p in enumerate(patients)}
     options = config.record_options_hash()
@@ -195,7 +228,7 @@ def make_jobs(
             list(label),
         ]
         key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
-        jobs.append(Job(ref, idx, patient_index[ref.patient], key, label, labels, config, str(out)))
+        jobs.append(Job(ref, idx, patient_index[ref.patient], key, label, labels, config, str(out), hook))
     return jobs
 
 

@@ -22,6 +22,7 @@ from .labels import LabelSpace, window_aami_class, window_beats
 from .leads import parse_lead_map, resolve_lead_names, select_leads
 from .matfile import MAT_HEADER
 from .readers import Record, RecordFileError, RecordRef, read_record
+from .record_hook import RecordHook, RecordPass
 from .windows import QualityThresholds, quality_flags, raw_bounds, window_geometry, window_starts
 
 
@@ -34,6 +35,8 @@ class Job:
             marker with the same key means the record is already done.
         idx: record index (sorted record ids); ``patient_index`` likewise for patients.
         label: record-level encoded label (``(K,)``), unused for beat-labelled data.
+        hook: called with the record's :class:`RecordPass` after its windows are written, before its marker (so
+            a marker means the hook ran); not part of ``key``.
     """
 
     ref: RecordRef
@@ -44,6 +47,7 @@ class Job:
     labels: LabelSpace
     config: PreprocessConfig
     output: str
+    hook: RecordHook | None = None
 
 
 class BadRecord(Exception):
@@ -256,6 +260,8 @@ def _process(job: Job) -> dict[str, Any]:
             _write_mat(Path(job.output) / window["path"], feats.astype(np.float32), job, window["label"])
     else:
         _write_windows(job, signal, present, kept, length)
+    if job.hook is not None and kept:
+        job.hook(_record_pass(job, prepared, kept, length))
     return {
         "record": job.ref.record_id,
         "source_record": job.ref.source,
@@ -276,6 +282,13 @@ def _process(job: Job) -> dict[str, Any]:
         "hop": hop,
         "windows": windows,
     }
+
+
+def _record_pass(job: Job, prepared: PreparedRecord, kept: list[dict[str, Any]], length: int) -> RecordPass:
+    windows = tuple((str(w["path"]), int(w["start"])) for w in kept)
+    return RecordPass(
+        job.ref.record_id, job.key, job.output, prepared.signal, prepared.leads, prepared.sample_rate, windows, length
+    )
 
 
 def _window_entry(

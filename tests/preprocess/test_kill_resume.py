@@ -1,10 +1,11 @@
-"""Preprocessing and feature extraction killed with SIGKILL mid-run, then rerun with the same command (issue 15).
+"""Preprocessing and feature extraction killed with SIGKILL mid-run, then rerun (issue 15).
 
 The rerun redoes only the unfinished records (``preprocess.json`` counts the records it took from their
 markers, ``features/summary.json`` those it took from the per-record cache), no file the killed run left under
 its final name is partial, and the final outputs are byte for byte those of an uninterrupted run. The only
 differences allowed are those counts, and the temporary files a killed run can leave behind (``.NAME.tmpPID``,
-never read).
+never read). With ``--features`` the preprocessing workers cache each record's features (issue 14), so the
+feature stage's own resume is killed as ``python -m physioclr_ext.features`` on a folder preprocessed without.
 
 Input: the 8 bundled LUDB records (12 leads, 500 Hz, 10 s), preset ``fairseq_signals`` with ``--features``.
 """
@@ -41,15 +42,34 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
-def _run(out: Path) -> None:
-    proc = subprocess.run(_command(out), env=_env(), capture_output=True, text=True, timeout=600)
+def _features_command(out: Path) -> list[str]:
+    """The feature stage alone on a preprocessed folder, with ``_command``'s feature options."""
+    return [
+        sys.executable,
+        "-m",
+        "physioclr_ext.features",
+        str(out),
+        "--pca",
+        "none",
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
+
+
+def _run(out: Path, features: bool = True) -> None:
+    command = (
+        _command(out) if features else [c for c in _command(out) if c not in ("--features", "--features-pca", "none")]
+    )
+    proc = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def _kill_when(out: Path, ready, timeout: float = 300.0) -> None:
-    """Start the command and SIGKILL its whole process group as soon as ``ready()`` holds."""
+def _kill_when(out: Path, ready, command: list[str] | None = None, timeout: float = 300.0) -> None:
+    """Start ``command`` (default ``_command(out)``) and SIGKILL its whole process group as soon as ``ready()``
+    holds."""
     proc = subprocess.Popen(
-        _command(out), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        command or _command(out), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
     deadline = time.monotonic() + timeout
     try:
@@ -111,29 +131,32 @@ def _assert_finished_files_whole(out: Path) -> None:
             assert z["raw"].ndim == 2
 
 
-@pytest.mark.slow  # four runs of the preprocessing and feature stages: about 1.5 minutes on 2 cores
+@pytest.mark.slow  # five runs of the preprocessing and feature stages: about 1.5 minutes on 2 cores
 def test_killed_preprocessing_and_feature_extraction_resume_to_identical_outputs(tmp_path):
     reference, resumed = tmp_path / "reference", tmp_path / "resumed"
     _run(reference)
     expected = _tree(reference)
     assert len([k for k in expected if k.startswith("records/")]) == N_RECORDS
 
-    # 1. killed while preprocessing: at least two records done, the run summary not yet written
+    # 1. killed while preprocessing with --features: the workers cache a record's features before its marker
     _kill_when(resumed, lambda: len(_markers(resumed)) >= 2)
     done = len(_markers(resumed))
     assert not (resumed / "preprocess.json").exists() and 2 <= done < N_RECORDS
+    assert {m.stem for m in _markers(resumed)} <= {c.stem for c in _cached(resumed)}
     _assert_finished_files_whole(resumed)
 
-    # 2. rerun, killed while extracting features: at least one record cached, no feature table yet
-    _kill_when(resumed, lambda: len(_cached(resumed)) >= 1)
+    # 2. finished without --features (no caches for the other records), then the feature stage alone
+    # (python -m physioclr_ext.features) killed once it re-read at least one of them, before any table
+    _run(resumed, features=False)
+    _kill_when(resumed, lambda: len(_cached(resumed)) > done, _features_command(resumed))
     cached = len(_cached(resumed))
-    assert not (resumed / "features" / "train.npz").exists() and 1 <= cached < N_RECORDS
+    assert not (resumed / "features" / "train.npz").exists() and done < cached < N_RECORDS
     _assert_finished_files_whole(resumed)
 
-    # 3. rerun to the end
+    # 3. rerun with --features to the end: nothing to preprocess, the feature stage re-reads the rest
     _run(resumed)
     summary = json.loads((resumed / "preprocess.json").read_text())
-    assert summary["records"]["skipped_existing"] == N_RECORDS  # every marker written by the runs killed before
+    assert summary["records"]["skipped_existing"] == N_RECORDS  # every marker written by the runs before
     assert summary["features"]["records"] == {"total": N_RECORDS, "computed": N_RECORDS - cached, "cached": cached}
     got = _tree(resumed)
     assert sorted(got) == sorted(expected)
