@@ -24,6 +24,17 @@ Stages (each skips work whose outputs exist under ``--out``, so a crash loses no
 Tasks: ``a`` MIT-BIH DS2 normal vs arrhythmia; ``b`` MIT-BIH AAMI N/S/V (balanced accuracy is macro over
 classes); ``c`` LUDB sinus rhythm vs other (patient split). Test patients never reach pretraining.
 
+Two-stage methods (``Method.base``): ``ecg_vqvae`` (a VQ-VAE head, SMILES-2025) and ``ecg_triplet`` (a
+triplet-loss projection head) train on top of the frozen checkpoint of a stage-1 method of the same
+``--out`` (``--two-stage-base``, default ``contrastive_cnn_transformer``; pretrained first if missing, as
+its own row only when it is in ``--methods``), in that method's input contract. Stage 2 runs under the
+same budget rule (``--budget-samples`` windows seen by stage 2, or ``--budget-minutes`` of its training
+time). ``ecg_vqvae`` trains on the unlabeled pool. ``ecg_triplet`` USES LABELS: it trains on task a's
+training windows, 100 per class (the probes' class-balanced draw at probe seed 0), and keeps the checkpoint
+with the best kNN macro F1 on task a's validation split; the table marks its row. Their random-init arm is
+the whole two-stage model at random initialisation (base and head), their embeddings the head's output
+(``extract_embedding``). A base other than the default names the rows ``<method>_on_<base>``.
+
 PhysioCLR pretrains on a merged feature store of the pool (``ssl_table/pool_features.py``); the QT
 Database and MIT-BIH Supraventricular records join the one-lead pool with each channel as its own
 record (their headers name no standard lead). ST-MEM and ECG-JEPA pretrain on lead II of every
@@ -42,6 +53,7 @@ Usage (Python environment with fairseq-signals)::
     python benchmarks/ssl_table.py --out /tmp/ssl_table_quick --quick --budget-minutes 1
     python benchmarks/ssl_table.py --out runs/ssl_table                     # every method, CPU configs
     python benchmarks/ssl_table.py --out runs/ssl_table_gpu --gpu --budget-minutes 60
+    python benchmarks/ssl_table.py --out DIR --tasks a --methods ecg_vqvae ecg_triplet --budget-samples 32000
 """
 
 from __future__ import annotations
@@ -58,7 +70,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from ssl_table import plots, stages, table  # noqa: E402
+from ssl_table import plots, stages, table, two_stage  # noqa: E402
 from ssl_table.methods import (  # noqa: E402
     CONTRACTS,
     METHODS,
@@ -66,10 +78,13 @@ from ssl_table.methods import (  # noqa: E402
     RELEASED_SOURCES,
     SOURCES,
     TASKS,
+    TWO_STAGE_BASE,
     UNSUPPORTED,
     Method,
     pool_sources,
     task_sources,
+    two_stage_note,
+    with_base,
 )
 from ssl_table.pool import build_pool, leaked_patients, patients_in_test, read_manifest, write_pool  # noqa: E402
 from ssl_table.pool_features import merge_pool_features  # noqa: E402
@@ -124,6 +139,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         "vary it with --pretrain-seed to compare pretraining seeds with initialisation seeds",
     )
     p.add_argument(
+        "--two-stage-base",
+        default=TWO_STAGE_BASE,
+        choices=sorted(k for k, m in METHODS.items() if m.base is None),
+        help="stage-1 method under the two-stage methods (ecg_vqvae, ecg_triplet): its checkpoint of this --out, "
+        "pretrained first if missing (default %(default)s; another base names the rows <method>_on_<base>)",
+    )
+    p.add_argument(
+        "--two-stage-override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override of the stage-2 runs (--pretrain-override applies to one-stage methods and bases)",
+    )
+    p.add_argument(
         "--pool-exclude",
         nargs="+",
         default=[],
@@ -176,7 +205,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.budget_samples is None and args.budget_minutes is None:
         args.budget_minutes = 2.0 if args.quick else 10.0
     args.budget = stages.Budget(minutes=args.budget_minutes, samples=args.budget_samples)
-    args.finetune_methods = args.finetune_methods or args.methods
+    args.finetune_methods = [
+        resolve(METHODS[m], args.two_stage_base).name for m in (args.finetune_methods or args.methods)
+    ]
     args.collapse = {}  # filled by the embed stage: {task: {method: {arm: collapse_report}}}
     args.seeds = args.seeds or ([0, 1, 2] if args.quick else [0, 1, 2, 3, 4])
     args.finetune = (not args.quick) if args.finetune is None else args.finetune
@@ -185,6 +216,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     args.out = os.path.abspath(args.out)
     return args
+
+
+def resolve(method: Method, base: str) -> Method:
+    """``method`` with ``--two-stage-base`` as its base where it is two-stage."""
+    return with_base(method, base) if method.base is not None else method
+
+
+def with_bases(methods):
+    """``methods`` and the stage-1 methods of the two-stage ones (whose data, pool and features they need)."""
+    bases = [METHODS[m.base] for m in methods if m.base is not None]
+    return list(methods) + [b for b in dict.fromkeys(bases) if b not in methods]
 
 
 def released_method(spec: str):
@@ -205,7 +247,8 @@ def stage_data(args, methods) -> dict:
     report = {}
     for contract in sorted({m.contract for m in methods}):
         in_pool = pool_sources(CONTRACTS[contract], args.pool_exclude)
-        keys = sorted(set(in_pool) | set(task_sources(args.tasks)))
+        labelled = task_sources([m.labels for m in methods if m.labels and m.contract == contract])
+        keys = sorted(set(in_pool) | set(task_sources(args.tasks)) | set(labelled))
         for key in keys:
             features = (
                 "features" in args.references and contract == "one_lead" and key in task_sources(args.tasks)
@@ -262,36 +305,59 @@ def stage_pool(args, methods) -> dict:
 
 def stage_pretrain(args, methods) -> dict:
     log(f"stage 3/9 pretrain: {len(methods)} methods, {args.budget.describe()}")
-    records = {}
+    records: dict = {}
+    bases: dict = {}  # stage-1 records, each pretrained (or loaded) once
     for method in methods:
-        config = method.gpu_config if args.gpu else method.config
         out = os.path.join(args.out, "pretrain", method.name)
-        start = time.time()
         if method in args.released:
             pool = os.path.join(args.out, "pool", method.contract)
             records[method.name] = stages.import_released(method, args.released[method], out, pool)
             log(f"  {method.name}: released weights {args.released[method]} converted")
             continue
-        try:
-            records[method.name] = stages.pretrain_method(
-                method,
-                config,
-                os.path.join(args.out, "pool", method.contract),
-                out,
-                args.budget,
-                args.gpu,
-                args.pretrain_override,
-                args.pretrain_seed,
-            )
-        except RuntimeError as err:
-            log(f"  {method.name}: FAILED ({str(err).splitlines()[0]}); see {out}")
-            continue
-        r = records[method.name]
-        log(
-            f"  {method.name} ({config}): {r['reached_updates']} of {r['planned_updates']} updates "
-            f"({time.time() - start:.0f} s here, {r['wall_seconds']:.0f} s when trained)"
-        )
+        if method.base is None:
+            record = _pretrain_one(args, method)
+        else:  # stage 1 first (pretrained here if it is not in --methods; no row for it then)
+            base = records.get(method.base) or bases.get(method.base)
+            if base is None:
+                base = bases[method.base] = _pretrain_one(args, METHODS[method.base])
+            record = _pretrain_one(args, method, base["checkpoint"]) if base else None
+            if record is not None:
+                record = {**record, "base_updates": base["reached_updates"], "base_batch_size": base["batch_size"]}
+        if record is not None:
+            records[method.name] = record
     return records
+
+
+def _pretrain_one(args, method, base_checkpoint=None):
+    """Pretrain one method (stage 2 of a two-stage one on ``base_checkpoint``); its record, None on failure."""
+    config = method.gpu_config if args.gpu else method.config
+    out = os.path.join(args.out, "pretrain", method.name)
+    data = os.path.join(args.out, "pool", method.contract)
+    if method.labels is not None:
+        task_dir = stages.task_data(method.labels, os.path.join(args.out, "data", method.contract), args.out)
+        data = two_stage.labelled_data_dir(task_dir, os.path.join(args.out, "labelled", method.contract, method.labels))
+    start = time.time()
+    try:
+        r = stages.pretrain_method(
+            method,
+            config,
+            data,
+            out,
+            args.budget,
+            args.gpu,
+            args.two_stage_override if method.base else args.pretrain_override,
+            args.pretrain_seed,
+            base_checkpoint,
+        )
+    except (RuntimeError, subprocess.CalledProcessError, ValueError) as err:
+        log(f"  {method.name}: FAILED ({str(err).splitlines()[0]}); see {out}")
+        return None
+    on = f" on {method.base}" if method.base else ""
+    log(
+        f"  {method.name} ({config}{on}): {r['reached_updates']} of {r['planned_updates']} updates "
+        f"({time.time() - start:.0f} s here, {r['wall_seconds']:.0f} s when trained)"
+    )
+    return r
 
 
 def _override_tag(args) -> str:
@@ -385,7 +451,7 @@ def stage_references(args, methods, pretrained: dict, results: dict) -> None:
         found = stages.probes(emb, os.path.join(args.out, "probes", task_key, "features"), args.n, args.seeds)
         table.add_result(results, task_key, "features (neurokit2, PCA)", "reference", "linear", found["linear"])
         log(f"  features/{task_key}: linear probe on the physiological features")
-    trained = [m for m in methods if m.name in pretrained]
+    trained = [m for m in methods if m.name in pretrained and m.base is None]
     for task_key in args.tasks if "supervised" in args.references and trained else []:
         # the few-shot protocol with every training window: its scratch arm is the supervised ceiling,
         # its pretrained arm the full fine-tuning of the first method
@@ -470,12 +536,31 @@ def report_header(args, methods, data_report, pool_report, pretrained) -> list:
             else "no fine-tuning"
         ),
         *(f"- {m}: not run ({why})" for m, why in UNSUPPORTED.items() if m in args.methods),
+        *(
+            f"- {m.name}: {two_stage_note(m)} (stage 1: {pretrained[m.name].get('base_updates')} updates of "
+            f"{pretrained[m.name].get('base_batch_size')}; stage 2: {pretrained[m.name].get('reached_updates')} updates"
+            + (f" on {pretrained[m.name].get('pool_windows')} labelled windows)" if m.labels else ")")
+            for m in methods
+            if m.base is not None and m.name in pretrained
+        ),
     ]
+
+
+def row_notes(methods) -> dict:
+    """The note beside each row that needs one: two-stage methods (and whether they used labels), and
+    contracts that pretrain on the 12-lead sources only."""
+    notes = {}
+    for m in methods:
+        contract = CONTRACTS[m.contract]
+        text = "; ".join(n for n in (two_stage_note(m), contract.describe if contract.twelve_lead_only else "") if n)
+        if text:
+            notes[m.name] = text
+    return notes
 
 
 def stage_report(args, methods, data_report, pool_report, pretrained, results) -> None:
     log("stage 9/9 report: results.json, results.md, plots")
-    notes = {m.name: CONTRACTS[m.contract].describe for m in methods if CONTRACTS[m.contract].twelve_lead_only}
+    notes = row_notes(methods)
     titles = {k: f"Task {k}: {t.describe}" for k, t in TASKS.items()}
     markdown = table.render_tables(results, METRICS, titles, notes)
     if args.collapse:
@@ -534,10 +619,11 @@ def main(argv=None) -> int:
     skipped = [m for m in args.methods if m in UNSUPPORTED]
     for m in skipped:
         log(f"{m}: not run ({UNSUPPORTED[m]})")
-    methods = [METHODS[m] for m in args.methods if m not in UNSUPPORTED] + list(args.released)
+    methods = [resolve(METHODS[m], args.two_stage_base) for m in args.methods if m not in UNSUPPORTED]
+    methods += list(args.released)
     start = time.time()
-    data_report = stage_data(args, methods)
-    pool_report = stage_pool(args, methods)
+    data_report = stage_data(args, with_bases(methods))
+    pool_report = stage_pool(args, with_bases(methods))
     pretrained = stage_pretrain(args, methods)
     results: dict = {}
     stage_evaluate(args, methods, pretrained, results)

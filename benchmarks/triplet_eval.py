@@ -33,6 +33,10 @@ import sys
 from typing import Dict, List
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+
+from ssl_table.two_stage import base_override, hydra_train  # noqa: E402  (the ssl_table benchmark trains them too)
+
 PRESET = {"st_mem": "st_mem"}  # pretraining-config prefix -> preprocessing preset; others: fairseq_signals
 METRICS = ("auroc", "macro_f1")
 PROBES = ("knn", "linear-probe")
@@ -41,16 +45,6 @@ PROBES = ("knn", "linear-probe")
 def _run(cmd: List[str], log: str) -> None:
     with open(log, "w", encoding="utf-8") as fh:
         subprocess.run(cmd, check=True, stdout=fh, stderr=subprocess.STDOUT)
-
-
-def _train(config_dir: str, config: str, data: str, out: str, overrides: List[str]) -> None:
-    if os.path.exists(os.path.join(out, "checkpoint_last.pt")):
-        return
-    os.makedirs(out, exist_ok=True)
-    exe = os.path.join(os.path.dirname(sys.executable), "physioclr-hydra-train")
-    cmd = [exe, "--config-dir", os.path.join(REPO, "configs", config_dir), "--config-name", config]
-    cmd += [f"task.data={data}", f"checkpoint.save_dir={out}", f"hydra.run.dir={out}", *overrides]
-    _run(cmd, os.path.join(out, "train.log"))
 
 
 def _evaluation(args: List[str], log: str) -> None:
@@ -162,7 +156,7 @@ def main(argv: List[str] | None = None) -> int:
         for seed in args.seeds:
             run = os.path.join(args.out, method, f"seed{seed}")
             seeded = [f"common.seed={seed}"]
-            _train(
+            hydra_train(
                 "pretraining",
                 method,
                 data,
@@ -170,7 +164,7 @@ def main(argv: List[str] | None = None) -> int:
                 [*seeded, f"optimization.max_update={args.pretrain_updates}", "optimization.max_epoch=0"],
             )
             encoder = os.path.join(run, "pretrain", "checkpoint_last.pt")
-            _train(
+            hydra_train(
                 "finetuning",
                 "ecg_triplet_tiny",
                 data,
@@ -178,7 +172,7 @@ def main(argv: List[str] | None = None) -> int:
                 [
                     *seeded,
                     f"criterion.seed={seed}",
-                    f"model.model_path={encoder}",
+                    base_override(encoder),
                     f"optimization.max_update={args.triplet_updates}",
                     "optimization.max_epoch=0",
                     f"criterion.knn_k={args.k}",

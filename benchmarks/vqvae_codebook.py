@@ -28,24 +28,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from typing import Dict, List, Sequence
 
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+
+from ssl_table.two_stage import base_override, hydra_train  # noqa: E402  (the ssl_table benchmark trains them too)
+
 SETTINGS = {"cured": "ecg_vqvae", "study": "ecg_vqvae_study"}
 TARGET = {64: 0.5, 512: 0.25}
-
-
-def _train(config_dir: str, config: str, data: str, out: str, overrides: List[str]) -> None:
-    if os.path.exists(os.path.join(out, "checkpoint_last.pt")):
-        return
-    exe = os.path.join(os.path.dirname(sys.executable), "physioclr-hydra-train")
-    cmd = [exe, "--config-dir", os.path.join(REPO, "configs", config_dir), "--config-name", config]
-    cmd += [f"task.data={data}", f"checkpoint.save_dir={out}", f"hydra.run.dir={out}", *overrides]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 
 
 def window_codes(checkpoint: str, manifest: str, batch_size: int = 64) -> np.ndarray:
@@ -194,7 +188,7 @@ def main(argv: List[str] | None = None) -> int:
             )
         )
     encoder = os.path.join(args.out, "encoder")
-    _train("pretraining", args.encoder_config, data, encoder, [f"optimization.max_update={args.encoder_updates}"])
+    hydra_train("pretraining", args.encoder_config, data, encoder, [f"optimization.max_update={args.encoder_updates}"])
 
     # the windows the codebook is read on: valid, or test where a small sample's split left valid empty
     manifest = os.path.join(data, "valid.tsv")
@@ -213,13 +207,13 @@ def main(argv: List[str] | None = None) -> int:
             run_dir = os.path.join(args.out, f"{name}_K{k}")
             config = config + ("_tiny" if args.tiny else "")
             overrides = [
-                f"model.model_path={os.path.join(encoder, 'checkpoint_last.pt')}",
+                base_override(os.path.join(encoder, "checkpoint_last.pt")),
                 f"model.codebook_size={k}",
                 f"optimization.max_update={args.updates}",
                 "optimization.max_epoch=0",
                 f"dataset.batch_size={args.batch_size}",
             ]
-            _train("pretraining", config, data, run_dir, overrides)
+            hydra_train("pretraining", config, data, run_dir, overrides)
             checkpoint = os.path.join(run_dir, "checkpoint_last.pt")
             train_codes = window_codes(checkpoint, train_manifest)
             codes = window_codes(checkpoint, manifest)

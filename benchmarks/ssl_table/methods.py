@@ -9,7 +9,7 @@ only (LUDB, PhysioNet 2021, PTB-XL, Challenge 2020); MIT-BIH is then evaluated z
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 
@@ -181,6 +181,14 @@ class Method:
     needs: Tuple[str, ...] = ()
     length_key: Optional[str] = None  # model field fixed to the contract's window length (samples)
     overrides: Tuple[str, ...] = ()  # benchmark-only pretraining overrides (CPU configs), with the reason below
+    # Two-stage methods (see :data:`TWO_STAGE_BASE`): stage 2 trains this config on the frozen checkpoint of
+    # ``base`` (``model.model_path``), in ``base``'s contract; ``labels`` names the task whose labelled training
+    # windows it trains on (:data:`LABELLED_N` per class), where None means the unlabeled pool.
+    base: Optional[str] = None
+    labels: Optional[str] = None
+    config_dir: str = "pretraining"  # configs/<config_dir>/<config>.yaml
+    channels_key: Optional[str] = None  # model field fixed to the contract's number of channels
+    checkpoint_name: str = "checkpoint_last.pt"  # the run's checkpoint evaluated (triplet: chosen by kNN on valid)
 
 
 RELEASED_SOURCES = ("lfbt",)
@@ -243,6 +251,80 @@ METHODS: Dict[str, Method] = {
         ),
     )
 }
+TWO_STAGE_BASE = "contrastive_cnn_transformer"
+"""Default stage-1 method of the two-stage methods (``--two-stage-base``): the best encoder of the table."""
+LABELLED_N = 100
+LABELLED_SEED = 0
+"""A labelled two-stage method (triplet) trains on the windows the probes draw at n = ``LABELLED_N`` per class
+with probe seed ``LABELLED_SEED`` from its task's training split, and selects its checkpoint by kNN on the
+task's validation split; test windows never reach it."""
+
+
+def _two_stage(name: str, config: str, gpu_config: str, **kwargs: object) -> Method:
+    return Method(name, config, gpu_config, METHODS[TWO_STAGE_BASE].contract, base=TWO_STAGE_BASE, **kwargs)  # type: ignore[arg-type]
+
+
+METHODS.update(
+    (m.name, m)
+    for m in (
+        # SMILES-2025 (issue 12): a VQ-VAE head on the frozen encoder, trained on the unlabeled pool; it
+        # reconstructs the contract's window, so it is told the contract's channels and length.
+        _two_stage(
+            "ecg_vqvae", "ecg_vqvae_tiny", "ecg_vqvae", length_key="model.signal_len", channels_key="model.in_channels"
+        ),
+        # Triplet fine-tuning of a projection head on the frozen encoder: needs labels (task a's training windows).
+        _two_stage(
+            "ecg_triplet",
+            "ecg_triplet_tiny",
+            "ecg_triplet",
+            labels="a",
+            config_dir="finetuning",
+            checkpoint_name="checkpoint_best.pt",
+        ),
+    )
+)
+
+
+def with_base(method: Method, base: str) -> Method:
+    """A two-stage ``method`` on stage-1 method ``base``, in ``base``'s contract; the row is named
+    ``<method>_on_<base>`` unless ``base`` is the declared one (work folders and rows never mix bases).
+
+    >>> with_base(METHODS["ecg_vqvae"], "st_mem").name, with_base(METHODS["ecg_vqvae"], "st_mem").contract
+    ('ecg_vqvae_on_st_mem', 'st_mem_one_lead')
+    """
+    if method.base is None:
+        return method
+    if base not in METHODS or METHODS[base].base is not None:
+        raise ValueError(f"the base of a two-stage method must be a one-stage method, not {base!r}")
+    name = method.name if base == method.base else f"{method.name}_on_{base}"
+    return replace(method, name=name, base=base, contract=METHODS[base].contract)
+
+
+def contract_channels(contract: Contract) -> int:
+    """Channels a contract loads: those of ``task.leads_to_load``, else 12.
+
+    >>> contract_channels(CONTRACTS["one_lead"]), contract_channels(CONTRACTS["ecg_jepa"])
+    (1, 8)
+    """
+    for item in contract.signal_overrides:
+        if item.startswith("task.leads_to_load="):
+            return len(item.split("[", 1)[1].split("]", 1)[0].split(","))
+    return 12
+
+
+def two_stage_note(method: Method) -> str:
+    """What a two-stage row is, for the table's notes and the report header ("" for one-stage methods)."""
+    if method.base is None:
+        return ""
+    note = f"two-stage: {method.config} trained on the frozen {method.base} checkpoint of this run"
+    if method.labels is None:
+        return note + ", on the unlabeled pool"
+    return (
+        note + f"; USES LABELS: task {method.labels}'s training windows, {LABELLED_N} per class (the probes' draw at "
+        f"seed {LABELLED_SEED}), checkpoint chosen by kNN on the task's validation split"
+    )
+
+
 QUICK_METHODS = ("contrastive_cnn", "ecg_mae")
 UNSUPPORTED: Dict[str, str] = {}
 """Methods listed but not run, with the reason."""

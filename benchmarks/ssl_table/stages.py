@@ -134,8 +134,9 @@ def _share_features(out: str, source) -> bool:
 def _pretrain_overrides(method: Method, contract: Contract, config_dir: str, config: str) -> List[str]:
     import mitbih_fewshot  # the one-lead model overrides of the MIT-BIH benchmarks
 
-    model = list(mitbih_fewshot.model_overrides(config_dir, config)) if contract.name == "one_lead" else []
-    if method.length_key:  # CLOCS' CNN is built for one window length
+    one_lead = contract.name == "one_lead" and method.base is None  # a two-stage model's base knows its leads
+    model = list(mitbih_fewshot.model_overrides(config_dir, config)) if one_lead else []
+    if method.length_key and method.base is None:  # CLOCS' CNN is built for one window length
         model.append(f"{method.length_key}={contract.window_samples}")
     return (
         list(contract.signal_overrides) + model + ["optimization.max_epoch=0", "checkpoint.no_epoch_checkpoints=true"]
@@ -189,6 +190,27 @@ def _calibrate(config_dir: str, config: str, base: List[str], pool_dir: str, out
     return calib
 
 
+def run_overrides(
+    method: Method, config: str, gpu: bool = False, extra: Sequence[str] = (), base_checkpoint: Optional[str] = None
+) -> List[str]:
+    """Overrides of a method's training run before its budget: the contract's signal and model overrides, the
+    method's own, for stage 2 of a two-stage method the stage-1 checkpoint and input shape
+    (:func:`~ssl_table.two_stage.stage2_overrides`), then ``extra`` (the user's, which win)."""
+    from ssl_table.two_stage import stage2_overrides
+
+    contract = CONTRACTS[method.contract]
+    overrides = _pretrain_overrides(method, contract, os.path.join(CONFIGS, method.config_dir), config)
+    overrides += list(method.overrides)
+    if method.base is not None:
+        if base_checkpoint is None:
+            raise ValueError(f"{method.name} is two-stage: it needs the {method.base} checkpoint")
+        overrides += stage2_overrides(method, contract, base_checkpoint)
+    overrides += list(extra)
+    if gpu:
+        overrides.append("distributed_training.distributed_world_size=1")
+    return overrides
+
+
 def pretrain_method(
     method: Method,
     config: str,
@@ -198,8 +220,9 @@ def pretrain_method(
     gpu: bool = False,
     extra: Sequence[str] = (),
     seed: int = 1,
+    base_checkpoint: Optional[str] = None,
 ) -> dict:
-    """Pretrain ``method`` on the pool under ``budget``.
+    """Pretrain ``method`` on the pool (``pool_dir``: any data directory with ``train.tsv``) under ``budget``.
 
     A samples budget sets ``max_update`` = windows / batch size, whatever the machine's load. A
     minutes budget runs a calibration of :data:`CALIBRATION_UPDATES` updates to measure seconds per
@@ -207,10 +230,17 @@ def pretrain_method(
     on time) and ``optimization.stop_time_hours`` = budget (fairseq-signals' cumulative training
     time, which excludes start-up and data loading before the first update) as the hard stop.
     ``seed`` is ``common.seed`` of the run (initialisation, views, masks, batches).
+
+    A two-stage method (``method.base``) is stage 2: ``base_checkpoint`` (stage 1, frozen) goes under it
+    (:func:`~ssl_table.two_stage.stage2_overrides`); a labelled one validates ten times a run and keeps the
+    checkpoint its config selects (``method.checkpoint_name``).
     """
+    from physioclr_ext.evaluation.results import file_sha256
     from physioclr_ext.runners.finetune_runs import TrainSpec, pretrain
+    from ssl_table.two_stage import validation_schedule
 
     pool_windows = len(read_manifest(os.path.join(pool_dir, "train.tsv"))[1])
+    base_sha = file_sha256(base_checkpoint) if base_checkpoint else None
     record = _read_json(os.path.join(out, "pretrain.json"))
     if record is not None and os.path.exists(record["checkpoint"]):
         if record.get("pool_windows") != pool_windows:
@@ -218,12 +248,12 @@ def pretrain_method(
                 f"  WARNING {method.name}: pretrained on a pool of {record.get('pool_windows')} windows, the pool now "
                 f"has {pool_windows}; delete {out} to pretrain again"
             )
+        if record.get("base_sha256") != base_sha:
+            log(f"  WARNING {method.name}: trained on another {method.base} checkpoint; delete {out} to train again")
         return record
     contract = CONTRACTS[method.contract]
-    config_dir = os.path.join(CONFIGS, "pretraining")
-    base = _pretrain_overrides(method, contract, config_dir, config) + list(method.overrides) + list(extra)
-    if gpu:
-        base.append("distributed_training.distributed_world_size=1")
+    config_dir = os.path.join(CONFIGS, method.config_dir)
+    base = run_overrides(method, config, gpu, extra, base_checkpoint)
     batch = batch_size(os.path.join(config_dir, config + ".yaml"), base)
     calib = None
     if budget.samples is not None:
@@ -234,9 +264,13 @@ def pretrain_method(
         calib = _calibrate(config_dir, config, base, pool_dir, os.path.join(out, "calibrate"))
         max_update = max(1, int(budget.minutes * 60 / calib["seconds_per_update"]))
         limits = [f"optimization.max_update={max_update}", f"optimization.stop_time_hours={budget.minutes / 60:.6f}"]
+    if method.labels is not None:
+        limits += validation_schedule(max_update)
     spec = TrainSpec(config_dir, config, base + limits + [f"common.log_interval={max(1, max_update // 100)}"])
     start = time.time()
-    ckpt = pretrain(spec, pool_dir, out, seed=seed)
+    ckpt = os.path.join(os.path.dirname(pretrain(spec, pool_dir, out, seed=seed)), method.checkpoint_name)
+    if not os.path.exists(ckpt):
+        raise RuntimeError(f"no {ckpt} (see {out}/pretrain.log)")
     with open(os.path.join(out, "pretrain.log"), encoding="utf-8") as fh:
         curve = parse_train_log(fh.read())
     reached = int(curve[-1]["num_updates"]) if curve else None
@@ -258,6 +292,8 @@ def pretrain_method(
         "calibration": calib,
         "overrides": spec.overrides,
         "loss_curve": curve,
+        **({"base": method.base, "base_checkpoint": base_checkpoint, "base_sha256": base_sha} if method.base else {}),
+        **({"labelled_data": pool_dir} if method.labels else {}),
     }
     _write_json(os.path.join(out, "pretrain.json"), record)
     return record
@@ -303,6 +339,11 @@ def random_init_checkpoint(checkpoint: str, out: str, seed: int = 0) -> str:
     give the random-init baseline; instead the model is built by the checkpoint's task (as
     ``load_model_and_task`` does, without loading the state) under ``torch.manual_seed(seed)``
     and its state dict replaces the trained one (optimizer state dropped).
+
+    A model wrapping another checkpoint (``ecg_vqvae``, ``ecg_triplet``: ``model.model_path``) is rebuilt from
+    the base's config stored in it (``pretrained_model_cfg``; filled from ``model_path`` where a checkpoint
+    lacks it), never from the base's weights: base and head are both at random initialisation, the base
+    drawn first, as in the base method's own random arm.
     """
     if os.path.exists(out):
         return out
@@ -315,6 +356,7 @@ def random_init_checkpoint(checkpoint: str, out: str, seed: int = 0) -> str:
     physioclr_ext.register()
     state = checkpoint_utils.load_checkpoint_to_cpu(checkpoint)
     cfg = state["cfg"]
+    _self_contained(cfg.model)
     task = tasks.setup_task(cfg.task, from_checkpoint=True)
     torch.manual_seed(seed)
     model = task.build_model(cfg.model)
@@ -324,6 +366,22 @@ def random_init_checkpoint(checkpoint: str, out: str, seed: int = 0) -> str:
     torch.save(state, out + ".tmp")
     os.replace(out + ".tmp", out)
     return out
+
+
+def _self_contained(model_cfg) -> None:
+    """Store the wrapped base's config in a two-stage model's config, so that building it never loads
+    ``model_path`` (whose trained weights would otherwise come back into the random arm)."""
+    from omegaconf import OmegaConf, open_dict
+
+    if "pretrained_model_cfg" not in model_cfg or model_cfg.pretrained_model_cfg is not None:
+        return
+    from fairseq_signals.utils import checkpoint_utils
+
+    base = checkpoint_utils.load_checkpoint_to_cpu(model_cfg.model_path)["cfg"]["model"]
+    with open_dict(model_cfg):
+        model_cfg.pretrained_model_cfg = OmegaConf.create(
+            OmegaConf.to_container(base) if OmegaConf.is_config(base) else dict(base)
+        )
 
 
 # ---------------------------------------------------------------- task data and embeddings

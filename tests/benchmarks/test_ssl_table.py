@@ -187,10 +187,11 @@ def test_methods_tables_are_consistent():
         "physioclr",
         "wav2vec2",
     } <= set(methods.METHODS)
-    configs = Path(__file__).resolve().parents[2] / "configs" / "pretraining"
+    configs = Path(__file__).resolve().parents[2] / "configs"
     for m in methods.METHODS.values():
         assert m.contract in methods.CONTRACTS
-        assert (configs / f"{m.config}.yaml").exists() and (configs / f"{m.gpu_config}.yaml").exists()
+        folder = configs / m.config_dir
+        assert (folder / f"{m.config}.yaml").exists() and (folder / f"{m.gpu_config}.yaml").exists()
     twelve = methods.pool_sources(methods.CONTRACTS["st_mem"])
     assert "mitdb_binary" not in twelve and "ludb" in twelve
     assert "mitdb_aami" not in methods.pool_sources(methods.CONTRACTS["one_lead"])
