@@ -1,0 +1,130 @@
+"""Paired comparison over pretraining seeds: several ``ssl_table.py`` runs, one per seed, on one table.
+
+Usage (from the repository root)::
+
+    python benchmarks/ssl_table_seeds.py DIR [DIR ...] [--method NAME] [--task a] [--protocol linear]
+        [--n 100] [--metric auroc]
+
+Each ``DIR`` is the ``--out`` of one ``benchmarks/ssl_table.py`` run made with ``--pretrain-seed S
+--random-init-seed S`` (the same seed for both arms; every other option equal). One run's confidence interval is
+over its probe seeds (which labelled windows are drawn) for one pretraining run and one random initialisation;
+the spread between pretraining runs is larger. This script takes each run's mean for the pretrained and the
+random arm, and reports the mean over runs of each arm and of the paired difference (pretrained - random, same
+seed) with 95% Student-t intervals over the runs: the difference's interval excluding 0 is the evidence that
+pretraining pays whatever the seed. Runs whose seeds or options differ are refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from physioclr_ext.evaluation.stats import mean_ci  # noqa: E402  (after sys.path)
+
+# Options that must be equal across the runs (the seeds and the output folder may differ).
+SAME = ("tasks", "budget_minutes", "budget_samples", "pool_exclude", "pretrain_override", "gpu", "quick", "n", "seeds")
+
+
+def load_run(path: Path) -> Dict[str, Any]:
+    """``results.json`` of one ``ssl_table.py`` run."""
+    file = path / "results.json"
+    if not file.is_file():
+        raise SystemExit(f"{file} not found: is {path} the --out of benchmarks/ssl_table.py?")
+    return json.loads(file.read_text())
+
+
+def arm_mean(run: Mapping[str, Any], method: str, task: str, arm: str, protocol: str, n: str, metric: str) -> float:
+    """One arm's mean (over probe seeds) of ``metric`` at ``n`` labels."""
+    try:
+        return float(run["results"][task][method][arm][protocol][n][metric]["mean"])
+    except KeyError as missing:
+        raise SystemExit(f"no {task}/{method}/{arm}/{protocol}/{n}/{metric} in a run ({missing})") from None
+
+
+def check_runs(runs: Sequence[Mapping[str, Any]]) -> List[int]:
+    """Pretraining seeds of ``runs``; refuses runs without a same-seed random arm or with other options."""
+    seeds = []
+    first = runs[0]["meta"]["args"]
+    for run in runs:
+        args = run["meta"]["args"]
+        seed, rinit = args.get("pretrain_seed"), args.get("random_init_seed")
+        if rinit is None or rinit != seed:
+            raise SystemExit(f"{args['out']}: random-init seed {rinit} is not its pretraining seed {seed}")
+        differ = [key for key in SAME if args.get(key) != first.get(key)]
+        if differ:
+            raise SystemExit(f"{args['out']} differs from {first['out']} in {', '.join(differ)}")
+        seeds.append(int(seed))
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"repeated pretraining seeds {seeds}")
+    return seeds
+
+
+def paired(pretrained: Sequence[float], random: Sequence[float]) -> Dict[str, Dict[str, Any]]:
+    """``mean_ci`` of each arm and of the paired differences."""
+    differences = [p - r for p, r in zip(pretrained, random)]
+    return {"pretrained": mean_ci(pretrained), "random": mean_ci(random), "difference": mean_ci(differences)}
+
+
+def _fmt(ci: Mapping[str, Any]) -> str:
+    low, high = ci["ci_low"], ci["ci_high"]
+    return f"{ci['mean']:.3f}" if low is None else f"{ci['mean']:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def render(seeds: Sequence[int], pretrained: Sequence[float], random: Sequence[float], title: str) -> str:
+    """Markdown: one row per seed, then the means over seeds with their intervals."""
+    summary = paired(pretrained, random)
+    lines = [title, "", "| pretraining seed | pretrained | random init, same seed | difference |", "|---|---|---|---|"]
+    for seed, p, r in sorted(zip(seeds, pretrained, random)):
+        lines.append(f"| {seed} | {p:.3f} | {r:.3f} | {p - r:+.3f} |")
+    lines.append(
+        f"| mean of {len(seeds)} [95% t-interval] | {_fmt(summary['pretrained'])} | {_fmt(summary['random'])} "
+        f"| {_fmt(summary['difference'])} |"
+    )
+    low = summary["difference"]["ci_low"]
+    verdict = "pays" if low is not None and low > 0 else "not shown to pay"
+    lines += ["", f"Paired over pretraining seeds: {verdict} (the difference's interval {'excludes' if verdict == 'pays' else 'includes'} 0)."]  # fmt: skip
+    return "\n".join(lines)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("dirs", nargs="+", type=Path, help="--out folders of ssl_table.py runs, one per seed")
+    p.add_argument("--method", default=None, help="method row (default: the runs' only method)")
+    p.add_argument("--task", default="a")
+    p.add_argument("--protocol", default="linear", choices=("linear", "knn"))
+    p.add_argument("--n", default="100", help="labels per class (or 'all')")
+    p.add_argument("--metric", default="auroc")
+    args = p.parse_args(argv)
+    if len(args.dirs) < 2:
+        p.error("give at least two runs (one per pretraining seed)")
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    runs = [load_run(d) for d in args.dirs]
+    seeds = check_runs(runs)
+    method = args.method
+    if method is None:
+        names = {tuple(r["meta"]["args"]["methods"]) for r in runs}
+        if len(names) != 1 or len(next(iter(names))) != 1:
+            raise SystemExit(f"the runs have methods {sorted(names)}: choose one with --method")
+        method = next(iter(names))[0]
+    n = f"n={args.n}"
+    pre = [arm_mean(r, method, args.task, "pretrained", args.protocol, n, args.metric) for r in runs]
+    rnd = [arm_mean(r, method, args.task, "random", args.protocol, n, args.metric) for r in runs]
+    title = (
+        f"{method}, task {args.task}, {args.protocol} probe {args.metric} at {n} (each run: mean of its probe seeds)"
+    )
+    print(render(seeds, pre, rnd, title))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
