@@ -221,11 +221,14 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
 
     Both modules must have the same parameters in the same order (``target`` a deep copy of ``online``).
     """
-    target_params, online_params = list(target.parameters()), list(online.parameters())
+    target_params: List[Tensor] = list(target.parameters())
+    online_params: List[Tensor] = list(online.parameters())
     if len(target_params) != len(online_params):
         raise ValueError("ema_update needs modules with the same parameters")
-    for t_param, o_param in zip(target_params, online_params):
-        t_param.mul_(momentum).add_(o_param.detach().to(t_param.dtype), alpha=1.0 - momentum)
+    online_values = [o.detach().to(t.dtype) for t, o in zip(target_params, online_params)]
+    # the same two element-wise ops per tensor as a loop of mul_ / add_, without a Python call per parameter
+    torch._foreach_mul_(target_params, momentum)
+    torch._foreach_add_(target_params, online_values, alpha=1.0 - momentum)
 
 
 def _init_vit(module: nn.Module, blocks: nn.ModuleList, std: float) -> None:
@@ -318,9 +321,12 @@ class CroPAEncoder(nn.Module):
             for block in self.blocks:
                 tokens = block(tokens + pos)
         else:
-            attn_mask = cropa_mask(leads, self.num_patches, device=x.device)
+            allowed = cropa_mask(leads, self.num_patches, device=x.device)
             if keep is not None:
-                attn_mask = attn_mask[keep][:, keep]
+                allowed = allowed[keep][:, keep]
+            # SDPA turns a boolean mask into this additive one on every call; once here serves all blocks
+            attn_mask = torch.zeros(allowed.shape, dtype=tokens.dtype, device=x.device)
+            attn_mask.masked_fill_(~allowed, float("-inf"))
             for block in self.blocks:
                 tokens = block(tokens + pos, attn_mask=attn_mask)
         out: Tensor = self.norm(tokens)

@@ -321,7 +321,7 @@ class STMEM(nn.Module):
         batch, leads, n_keep = keep.shape
         hidden = self.decoder_embed(latent).view(batch * leads, n_keep + 2, -1)
         width = hidden.shape[-1]
-        patches = self.mask_token.expand(batch * leads, self.num_patches, width).clone()
+        patches = self.mask_token.expand(batch * leads, self.num_patches, width)
         patches = patches.scatter(1, keep.reshape(batch * leads, n_keep, 1).expand(-1, -1, width), hidden[:, 1:-1])
         sequence = torch.cat([hidden[:, :1], patches, hidden[:, -1:]], dim=1) + self.decoder_pos_embed
         pred: Tensor = self.decoder_pred(self.decoder(sequence))[:, 1:-1]
