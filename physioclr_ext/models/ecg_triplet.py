@@ -21,6 +21,7 @@ from torch import nn
 
 from physioclr_ext.models.pretrained_encoder import encoder_embedding, load_pretrained_encoder
 from physioclr_ext.modules.heads import MLPHead
+from physioclr_ext.modules.standardize import EmbeddingStandardizer
 
 
 @dataclass
@@ -53,10 +54,9 @@ class ECGTripletModel(BaseModel):
         if cfg.freeze_encoder:
             encoder.requires_grad_(False)
         # A nearly collapsed embedding (ST-MEM tiny: pairwise cosine 0.9999) gives a head with plain inputs
-        # d_ap = d_an and no gradient; per-feature standardisation restores the spread. eps far below BatchNorm's
-        # 1e-5: such embeddings' per-feature variances are 1e-8-1e-6, which the default eps would swamp.
+        # d_ap = d_an and no gradient; per-feature standardisation restores the spread (eps: see the module).
         self.norm: nn.Module = (
-            nn.BatchNorm1d(embed_dim, affine=False, eps=1e-10) if cfg.standardize_embedding else nn.Identity()
+            EmbeddingStandardizer(embed_dim, eps=1e-10) if cfg.standardize_embedding else nn.Identity()
         )
         self.head = MLPHead(embed_dim, [cfg.hidden_dim], cfg.out_dim)
 

@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from physioclr_ext.modules.standardize import EmbeddingStandardizer
 from physioclr_ext.modules.vector_quantizer import VectorQuantizer, VectorQuantizerConfig
 
 __all__ = ["ConvVQVAE", "ECGVQVAEConfig", "VQHead", "crop_or_check"]
@@ -74,7 +75,7 @@ class VQHead(nn.Module):
         self.cfg = cfg
         # Frozen embeddings share a large common component; without centring it every latent points the
         # same way and a single code takes them all.
-        self.norm: nn.Module = nn.BatchNorm1d(embed_dim, affine=False) if cfg.standardize_embedding else nn.Identity()
+        self.norm: nn.Module = EmbeddingStandardizer(embed_dim) if cfg.standardize_embedding else nn.Identity()
         self.proj = nn.Sequential(self.norm, nn.Linear(embed_dim, cfg.latent_dim))
         self.quantizer = VectorQuantizer(cfg.latent_dim, cfg)
         self.decoder = nn.Sequential(

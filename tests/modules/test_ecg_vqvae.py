@@ -67,3 +67,12 @@ def test_sequence_vqvae_loss_falls_on_real_ecg_and_codes_stay_in_use():
     with torch.no_grad():
         ppl = float(m(x)["perplexity"])
     assert ppl > 0.25 * 32, ppl
+
+
+def test_head_trains_on_a_last_batch_of_one_window():
+    """An epoch's last batch can hold one window: the standardiser then uses its running statistics."""
+    cfg = ECGVQVAEConfig(in_channels=1, signal_len=50, latent_dim=8, decoder_hidden=16, codebook_size=4, code_dim=4)
+    head = VQHead(12, cfg).train()
+    head(torch.randn(6, 12))
+    out = head(torch.randn(1, 12))
+    assert out["recon"].shape == (1, 1, 50) and torch.isfinite(out["recon"]).all()
