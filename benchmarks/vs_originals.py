@@ -1,4 +1,4 @@
-"""Training-step throughput of this package's ST-MEM, ECG-JEPA and LFBT against the original code.
+"""Training-step throughput of this package's ST-MEM, ECG-JEPA, LFBT and contrastive CNN against the original code.
 
 One training step is forward, loss, backward and an AdamW step (and the EMA step of ECG-JEPA's target
 encoder), on the same random batch, float32, for this package's core modules (:mod:`physioclr_ext.modules`
@@ -9,20 +9,31 @@ classes, loaded from checkouts given on the command line (never vendored, never 
 * ``--ecg-jepa PATH`` (sehunfromdaegu/ECG_JEPA): ``ecg_jepa.ecg_jepa`` and its ``forward`` loss, the EMA update
   of ``pretrain_ECG_JEPA.py``;
 * ``--lfbt PATH`` (Aiwiscal/ECG_SSL_LFBT): ``run_pt.LeadFusionBT`` (its class and ``off_diagonal``, read from
-  ``run_pt.py``, whose module top level imports torchvision for data loading only) on ``models.vgg_1d.VGG16``.
+  ``run_pt.py``, whose module top level imports torchvision for data loading only) on ``models.vgg_1d.VGG16``;
+* ``--contrastive PATH`` (KU-AI4H/Contrastive-ECG): ``models.ECG_CNN_Encoder`` (encoder and its projector) and
+  ``utils.NTXentLoss`` (the class only, read from ``utils.py``, whose top level imports matplotlib and sklearn),
+  two views per ECG through the encoder one after the other, as its ``train.py``.
 
 The originals need ``einops`` (ST-MEM) and ``timm`` (ECG-JEPA) importable (``PYTHONPATH``). If ``timm`` itself
 does not import (its package imports torchvision, whose PyPI build may not load against a CPU-only torch), its
-two layers ECG-JEPA uses, ``DropPath`` and ``trunc_normal_``, are loaded from that timm's own files.
+two layers ECG-JEPA uses, ``DropPath`` and ``trunc_normal_``, are loaded from that timm's own files (see
+``benchmarks/originals.py``, shared with the tests against the originals).
 
 Sizes: ``tiny`` is ``configs/pretraining/<method>_tiny.yaml``; ``small`` is ViT-S for ST-MEM
-(``st_mem_vit_s.yaml``), ``ecg_jepa_small.yaml`` and the published LFBT (``lfbt.yaml``). Where the architecture
+(``st_mem_vit_s.yaml``), ``ecg_jepa_small.yaml``, the published LFBT (``lfbt.yaml``) and ``contrastive_cnn.yaml``
+(the original's own widths; ``contrastive_cnn_tiny.yaml``'s narrower widths are the original's ``forward`` on layers
+built at those widths, since its class hard-codes them). Where the architecture
 is the same the original's initial weights are copied into ours (the package's importers); ST-MEM at ``tiny``
 is not: the original's attention heads are 64 wide whatever the width (48 wide with 3 heads here), so both
 arms are initialised on their own and the original does more work. Both arms use AdamW (lr 1e-4, weight
-decay 0.05) over their trainable parameters. ECG-JEPA's time mask is drawn once and used by both arms every
+decay 0.05) over their trainable parameters, the contrastive CNN Adam with its config's learning rate and weight
+decay 1e-5 (as the original's ``train.py``). ECG-JEPA's time mask is drawn once and used by both arms every
 step (the original's mask sampler is replaced on the instance), so both do the same work. Inputs: ST-MEM
-(B, 12, 2250) (the crop is data loading), ECG-JEPA (B, 8, 2500), LFBT two views (B, 8, 5000).
+(B, 12, 2250) (the crop is data loading), ECG-JEPA (B, 8, 2500), LFBT two views (B, 8, 5000), contrastive CNN two
+views (B, 12, 5000) (the augmentations are data loading). Ours passes both contrastive views through the encoder as
+one batch of 2B, as the ``ecg_contrastive`` model does, so its BatchNorm statistics (and first loss) differ from
+the original's per-view passes; ``--contrastive-per-view`` times ours view by view (the losses are then the
+original's, as the test checks).
 
 Each (method, size) runs in a fresh process that builds both arms, checks that their first-step losses agree
 (same weights, same masks; ST-MEM draws its per-lead masks from the same seeded global RNG in both), warms up,
@@ -32,16 +43,14 @@ each checkout.
 
 Usage:
     PYTHONPATH=/path/to/deps nice -n 5 python benchmarks/vs_originals.py --st-mem ../ST-MEM \
-        --ecg-jepa ../ECG_JEPA --lfbt ../ECG_SSL_LFBT
+        --ecg-jepa ../ECG_JEPA --lfbt ../ECG_SSL_LFBT --contrastive ../Contrastive-ECG
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
 import importlib
-import importlib.util
 import json
 import os
 import re
@@ -49,10 +58,9 @@ import statistics
 import subprocess
 import sys
 import time
-import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -60,15 +68,27 @@ from torch import Tensor, nn
 from physioclr_ext.losses.jepa import jepa_loss
 from physioclr_ext.losses.lead_fusion_barlow_twins import lead_fusion_barlow_twins_loss
 from physioclr_ext.losses.masked_reconstruction import masked_reconstruction_loss
+from physioclr_ext.losses.nt_xent import nt_xent_loss
 from physioclr_ext.modules import ecg_jepa_import, lfbt_import, st_mem_import
 from physioclr_ext.modules.ecg_jepa import ECGJEPA, ECGJEPAConfig, block_time_mask
+from physioclr_ext.modules.encoders import CNNConfig, CNNEncoder
+from physioclr_ext.modules.heads import MLPHead
 from physioclr_ext.modules.lfbt import LFBT, LFBTConfig
 from physioclr_ext.modules.st_mem import STMEM, STMEMConfig
 
-METHODS = ("st_mem", "ecg_jepa", "lfbt")
+if str(Path(__file__).resolve().parent) not in sys.path:  # the sibling helper, also when imported from the tests
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from originals import original_code, timm_layers  # noqa: E402
+
+METHODS = ("st_mem", "ecg_jepa", "lfbt", "contrastive")
 SIZES = ("tiny", "small")
-OPTION = {"st_mem": "st_mem", "ecg_jepa": "ecg_jepa", "lfbt": "lfbt"}  # argparse dest of each checkout
-# CPU batches of about 1-2 s per step on two cores; the configs' batches (16, 256; 16, 64; 8, 128) otherwise.
+OPTION = {
+    "st_mem": "st_mem",
+    "ecg_jepa": "ecg_jepa",
+    "lfbt": "lfbt",
+    "contrastive": "contrastive",
+}  # argparse dest of each checkout
+# CPU batches of about 1-2 s per step on two cores; the configs' batches (16, 256; 16, 64; 8, 128; 16, 128) otherwise.
 CPU_BATCH: Dict[Tuple[str, str], int] = {
     ("st_mem", "tiny"): 16,
     ("st_mem", "small"): 2,
@@ -76,6 +96,8 @@ CPU_BATCH: Dict[Tuple[str, str], int] = {
     ("ecg_jepa", "small"): 2,
     ("lfbt", "tiny"): 4,
     ("lfbt", "small"): 2,
+    ("contrastive", "tiny"): 16,
+    ("contrastive", "small"): 16,
 }
 CONFIG_BATCH: Dict[Tuple[str, str], int] = {
     ("st_mem", "tiny"): 16,
@@ -84,56 +106,32 @@ CONFIG_BATCH: Dict[Tuple[str, str], int] = {
     ("ecg_jepa", "small"): 64,
     ("lfbt", "tiny"): 8,
     ("lfbt", "small"): 128,
+    ("contrastive", "tiny"): 16,
+    ("contrastive", "small"): 128,
 }
 # embed, depth, heads, decoder / predictor embed, depth, heads
 ST_MEM_SIZES = {"tiny": (48, 2, 3, 32, 1, 2), "small": (384, 12, 6, 256, 4, 4)}
 ECG_JEPA_SIZES = {"tiny": (32, 2, 2, 16, 1, 2), "small": (384, 6, 16, 192, 6, 12)}
 LFBT_PROJECTOR = {"tiny": [128, 128, 128], "small": [2048, 2048, 2048]}
-ST_MEM_LEN, ECG_JEPA_LEN, LFBT_LEN = 2250, 2500, 5000
+# conv widths, embedding E, projection P, Adam learning rate (contrastive_cnn{_tiny,}.yaml)
+CONTRASTIVE_SIZES = {"tiny": ((16, 16, 32, 32, 32), 64, 32, 1e-3), "small": ((32, 32, 64, 64, 64), 256, 128, 1e-5)}
+ST_MEM_LEN, ECG_JEPA_LEN, LFBT_LEN, CONTRASTIVE_LEN = 2250, 2500, 5000, 5000
+CONTRASTIVE_TEMPERATURE, CONTRASTIVE_WEIGHT_DECAY = 0.07, 1e-5
 LR, WEIGHT_DECAY, EMA_MOMENTUM = 1e-4, 0.05, 0.996
 
 
 # ------------------------------------------------------------------------------ loading the originals
-@contextlib.contextmanager
-def original_code(checkout: str) -> Iterator[None]:
-    """The checkout importable (ST-MEM and LFBT both have a top-level ``models``), sys.modules restored after."""
-    before = dict(sys.modules)
-    for name in [n for n in sys.modules if n in ("models", "ecg_jepa", "pos_encoding") or n.startswith("models.")]:
-        del sys.modules[name]
-    sys.path.insert(0, checkout)
-    try:
-        yield
-    finally:
-        sys.path.remove(checkout)
-        root = os.path.realpath(checkout) + os.sep
-        for name, module in list(sys.modules.items()):
-            if os.path.realpath(getattr(module, "__file__", None) or "/").startswith(root):
-                del sys.modules[name]
-        sys.modules.update({n: m for n, m in before.items() if n not in sys.modules})
-
-
-def ensure_timm_layers() -> str:
-    """``timm.models.layers`` importable for the original ECG-JEPA; returns how (``timm`` or its layer files)."""
-    try:
-        importlib.import_module("timm.models.layers")
-        return "timm"
-    except ImportError as exc:
-        spec = importlib.util.find_spec("timm")
-        if spec is None or not spec.submodule_search_locations:
-            raise SystemExit(f"the original ECG-JEPA needs timm importable ({exc})") from exc
-        for name in [n for n in sys.modules if n == "timm" or n.startswith("timm.")]:
-            del sys.modules[name]  # the half-imported package
-    root = Path(list(spec.submodule_search_locations)[0])
-    for name, path in (("timm", root), ("timm.layers", root / "layers"), ("timm.models", root / "models")):
-        package = types.ModuleType(name)
-        package.__path__ = [str(path)]  # a package whose __init__ is not run
-        sys.modules[name] = package
-    drop = importlib.import_module("timm.layers.drop")
-    init = importlib.import_module("timm.layers.weight_init")
-    layers = types.ModuleType("timm.models.layers")
-    layers.DropPath, layers.trunc_normal_ = drop.DropPath, init.trunc_normal_  # type: ignore[attr-defined]
-    sys.modules["timm.models.layers"] = layers
-    return f"timm's layer files ({root})"
+def load_definitions(path: Path, names: Sequence[str], namespace: Dict[str, Any]) -> Dict[str, Any]:
+    """Execute only the top-level functions and classes ``names`` of the file ``path`` in ``namespace`` (for scripts
+    whose module top level imports what the benchmark does not need); returns the namespace."""
+    tree = ast.parse(path.read_text(), str(path))
+    wanted = set(names)
+    found = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in wanted]
+    if {node.name for node in found} != wanted:
+        raise SystemExit(f"{path} has no {' / '.join(sorted(wanted - {node.name for node in found}))}")
+    body: List[ast.stmt] = list(found)
+    exec(compile(ast.Module(body=body, type_ignores=[]), str(path), "exec"), namespace)  # noqa: S102
+    return namespace
 
 
 def load_lead_fusion_bt(checkout: str) -> type:
@@ -141,16 +139,10 @@ def load_lead_fusion_bt(checkout: str) -> type:
     ``off_diagonal`` only: the script's top level imports the data pipeline and torchvision)."""
     with original_code(checkout):
         from models.vgg_1d import VGG16
-    path = Path(checkout, "run_pt.py")
-    tree = ast.parse(path.read_text(), str(path))
-    wanted = {"off_diagonal", "LeadFusionBT"}
-    found = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in wanted]
-    if {node.name for node in found} != wanted:
-        raise SystemExit(f"{path} has no LeadFusionBT / off_diagonal")
-    namespace: Dict[str, Any] = {"torch": torch, "nn": nn, "VGG16": VGG16}
-    body: List[ast.stmt] = list(found)
-    exec(compile(ast.Module(body=body, type_ignores=[]), str(path), "exec"), namespace)  # noqa: S102
-    cls: type = namespace["LeadFusionBT"]
+    namespace = {"torch": torch, "nn": nn, "VGG16": VGG16}
+    cls: type = load_definitions(Path(checkout, "run_pt.py"), ["off_diagonal", "LeadFusionBT"], namespace)[
+        "LeadFusionBT"
+    ]
     return cls
 
 
@@ -193,10 +185,18 @@ def _trainable(params: Sequence[nn.Parameter]) -> List[nn.Parameter]:
 
 
 def make_step(
-    params: Sequence[nn.Parameter], loss_fn: Callable[[], Tensor], after: Optional[Callable[[], None]] = None
+    params: Sequence[nn.Parameter],
+    loss_fn: Callable[[], Tensor],
+    after: Optional[Callable[[], None]] = None,
+    optimizer_fn: Optional[Callable[[List[nn.Parameter]], torch.optim.Optimizer]] = None,
 ) -> Arm:
+    """An arm stepping ``optimizer_fn(trainable params)`` (default AdamW, lr 1e-4, weight decay 0.05) on ``loss_fn``."""
     trainable = _trainable(params)
-    optimizer = torch.optim.AdamW(trainable, lr=LR, weight_decay=WEIGHT_DECAY)
+    optimizer: torch.optim.Optimizer
+    if optimizer_fn is None:
+        optimizer = torch.optim.AdamW(trainable, lr=LR, weight_decay=WEIGHT_DECAY)
+    else:
+        optimizer = optimizer_fn(trainable)
 
     def step() -> float:
         optimizer.zero_grad(set_to_none=True)
@@ -280,8 +280,7 @@ def ecg_jepa_pair(
     checkout: str, size: str, batch: int, device: torch.device, seed: int = 0, drop_path: float = 0.1
 ) -> Pair:
     embed, depth, heads, p_embed, p_depth, p_heads = ECG_JEPA_SIZES[size]
-    how = ensure_timm_layers()
-    with original_code(checkout):
+    with timm_layers() as how, original_code(checkout):
         module = importlib.import_module("ecg_jepa")
     torch.manual_seed(seed)
     original = module.ecg_jepa(
@@ -368,7 +367,110 @@ def lfbt_pair(checkout: str, size: str, batch: int, device: torch.device, seed: 
     return Pair(make_step(list(ours.parameters()), ours_loss), make_step(params, original_loss), batch, True)
 
 
-BUILDERS: Dict[str, Callable[..., Pair]] = {"st_mem": st_mem_pair, "ecg_jepa": ecg_jepa_pair, "lfbt": lfbt_pair}
+def load_contrastive(checkout: str) -> Tuple[type, type]:
+    """The original ``ECG_CNN_Encoder`` (``models.py``) and ``NTXentLoss`` (its class only, from ``utils.py``)."""
+    with original_code(checkout):
+        from models import ECG_CNN_Encoder
+    namespace = {"torch": torch, "nn": nn, "F": torch.nn.functional}
+    loss_cls: type = load_definitions(Path(checkout, "utils.py"), ["NTXentLoss"], namespace)["NTXentLoss"]
+    return ECG_CNN_Encoder, loss_cls
+
+
+def narrow_original(encoder_cls: Any, channels: Sequence[int], embed: int, projection: int, length: int) -> nn.Module:
+    """The original encoder class with its layers built at other widths (its ``__init__`` hard-codes 32, 32, 64, 64,
+    64 channels and a 256-wide ``fc1``); ``forward`` and the flatten size are the original's own methods."""
+    net: nn.Module = encoder_cls.__new__(encoder_cls)
+    nn.Module.__init__(net)
+    kernel, pad = 15, 7
+    net.signal_length, net.alpha = length, 0.1  # type: ignore[assignment]
+    previous = 12
+    for i, width in enumerate(channels, start=1):
+        setattr(net, f"conv{i}", nn.Conv1d(previous, width, kernel_size=kernel, stride=2, padding=pad))
+        setattr(net, f"bn{i}", nn.BatchNorm1d(width))
+        setattr(net, f"dropout{i}", nn.Dropout(0.1))
+        previous = width
+    net.avgpool1, net.avgpool2 = nn.AvgPool1d(kernel, stride=2), nn.AvgPool1d(kernel, stride=2)
+    net.fc1 = nn.Linear(net._get_flatten_size(), embed)  # type: ignore[operator]
+    net.dropout_fc1 = nn.Dropout(0.2)
+    net.contrastive_projector = nn.Sequential(nn.Linear(embed, embed), nn.ReLU(), nn.Linear(embed, projection))
+    return net
+
+
+def copy_contrastive_weights(original: Any, encoder: CNNEncoder, head: MLPHead) -> None:
+    """The original ``ECG_CNN_Encoder``'s weights into ours: ``conv{i}`` / ``bn{i}`` into the trunk's i-th Conv1d /
+    BatchNorm1d (running statistics too), ``fc1`` into the embedding Linear, the projector into the head."""
+    convs = [m for m in encoder.trunk if isinstance(m, nn.Conv1d)]
+    norms = [m for m in encoder.trunk if isinstance(m, nn.BatchNorm1d)]
+    for i, (conv, norm) in enumerate(zip(convs, norms), start=1):
+        conv.load_state_dict(getattr(original, f"conv{i}").state_dict())
+        norm.load_state_dict(getattr(original, f"bn{i}").state_dict())
+    fc: nn.Module = encoder.fc[0]
+    fc.load_state_dict(original.fc1.state_dict())
+    projector = original.contrastive_projector
+    head[0].load_state_dict(projector[0].state_dict())
+    head[2].load_state_dict(projector[2].state_dict())
+
+
+def contrastive_pair(
+    checkout: str, size: str, batch: int, device: torch.device, seed: int = 0, joint_views: bool = True
+) -> Pair:
+    """``joint_views``: ours encodes both views as one batch of 2B (the ``ecg_contrastive`` model); otherwise one
+    view after the other, as the original, so that BatchNorm and dropout see the same batches in both arms."""
+    encoder_cls, loss_cls = load_contrastive(checkout)
+    channels, embed, projection, lr = CONTRASTIVE_SIZES[size]
+    if size == "small":  # the original's own class and defaults (it seeds the global RNG with ``seed``)
+        original = encoder_cls(
+            signal_length=CONTRASTIVE_LEN, embedded_size=embed, CL_embedded_size=projection, seed=seed
+        )
+        note = ""
+    else:
+        torch.manual_seed(seed)
+        original = narrow_original(encoder_cls, channels, embed, projection, CONTRASTIVE_LEN)
+        note = "the original's forward on layers built at the tiny widths"
+    flat = original.fc1.in_features // channels[-1]  # time steps the original flattens
+    encoder = CNNEncoder(12, CNNConfig(channels=tuple(channels), embed_dim=embed, pooled_length=flat))
+    head = MLPHead(embed, [embed], projection)
+    copy_contrastive_weights(original, encoder, head)
+    ours = nn.ModuleDict({"encoder": encoder, "head": head})
+    how = "both views as one batch (BatchNorm over 2B)" if joint_views else "the views one after the other"
+    note = "; ".join(filter(None, [note, f"ours encodes {how}"]))
+    original.to(device).train()
+    ours.to(device).train()
+    criterion = loss_cls(temperature=CONTRASTIVE_TEMPERATURE)
+    gen = torch.Generator().manual_seed(seed + 1)
+    views = torch.randn(2, batch, 12, CONTRASTIVE_LEN, generator=gen).to(device)  # (V, B, C, T) as the task's batch
+    y1, y2 = views[0], views[1]
+
+    def ours_loss() -> Tensor:
+        if joint_views:  # ecg_contrastive's forward and the nt_xent criterion
+            z = head(encoder(views.flatten(0, 1))).view(2, batch, -1)
+            z1, z2 = z[0], z[1]
+        else:
+            z1, z2 = head(encoder(y1)), head(encoder(y2))
+        return nt_xent_loss(z1, z2, temperature=CONTRASTIVE_TEMPERATURE, gather=False)[0]
+
+    def original_loss() -> Tensor:  # train.py: each view through the encoder, NTXentLoss on the projections
+        loss: Tensor = criterion(original(y1)[1], original(y2)[1])
+        return loss
+
+    def adam(params: List[nn.Parameter]) -> torch.optim.Optimizer:
+        return torch.optim.Adam(params, lr=lr, weight_decay=CONTRASTIVE_WEIGHT_DECAY)
+
+    return Pair(
+        make_step(list(ours.parameters()), ours_loss, optimizer_fn=adam),
+        make_step(list(original.parameters()), original_loss, optimizer_fn=adam),
+        batch,
+        True,
+        note,
+    )
+
+
+BUILDERS: Dict[str, Callable[..., Pair]] = {
+    "st_mem": st_mem_pair,
+    "ecg_jepa": ecg_jepa_pair,
+    "lfbt": lfbt_pair,
+    "contrastive": contrastive_pair,
+}
 
 
 # ------------------------------------------------------------------------------ timing
@@ -400,7 +502,8 @@ def measure(method: str, size: str, checkout: str, args: argparse.Namespace) -> 
     device = torch.device(args.device)
     table = CPU_BATCH if device.type == "cpu" else CONFIG_BATCH
     batch = args.batch or table[(method, size)]
-    pair = BUILDERS[method](checkout, size, batch, device)
+    extra = {"joint_views": False} if method == "contrastive" and args.contrastive_per_view else {}
+    pair = BUILDERS[method](checkout, size, batch, device, **extra)
     loss_ours, loss_original = first_losses(pair)
     for _ in range(args.warmup):
         pair.ours.step()
@@ -435,6 +538,8 @@ def run_child(method: str, size: str, checkout: str, args: argparse.Namespace) -
         cmd += ["--batch", str(args.batch)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
+    if args.contrastive_per_view:
+        cmd.append("--contrastive-per-view")
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         return {"method": method, "size": size, "error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
@@ -487,6 +592,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--st-mem", help="checkout of bakqui/ST-MEM (skipped if not given)")
     parser.add_argument("--ecg-jepa", help="checkout of sehunfromdaegu/ECG_JEPA (skipped if not given)")
     parser.add_argument("--lfbt", help="checkout of Aiwiscal/ECG_SSL_LFBT (skipped if not given)")
+    parser.add_argument("--contrastive", help="checkout of KU-AI4H/Contrastive-ECG (skipped if not given)")
+    parser.add_argument(
+        "--contrastive-per-view",
+        action="store_true",
+        help="ours encodes the two contrastive views one after the other, as the original (default: as one batch, "
+        "as the ecg_contrastive model)",
+    )
     parser.add_argument("--sizes", nargs="+", choices=SIZES, default=list(SIZES))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, help="one batch for every case (default: per case, see CPU_BATCH)")
@@ -509,7 +621,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         return
     checkouts = {m: getattr(args, OPTION[m]) for m in METHODS if getattr(args, OPTION[m])}
     if not checkouts:
-        raise SystemExit("give at least one checkout: --st-mem, --ecg-jepa or --lfbt")
+        raise SystemExit("give at least one checkout: --st-mem, --ecg-jepa, --lfbt or --contrastive")
     print(f"torch {torch.__version__}, device {args.device}, threads {args.threads or torch.get_num_threads()}")
     for method in METHODS:
         if method in checkouts:

@@ -6,16 +6,17 @@ from the shapes, one-line refusals of wrong files, and the converted model's rep
 and predictions equal to an independent functional transcription of the original's forward passes
 (``MaskTransformer.representation`` / ``forward``, ``MaskTransformerPredictor.forward``, its CroPA mask loop and
 its NumPy position table), computed from the original's keys. With ``PHYSIOCLR_ECG_JEPA_CHECKOUT`` (a checkout
-of the original code, with ``timm`` importable): the original ``ecg_jepa`` class at random weights, converted,
+of the original code, with ``timm`` importable, or only its source files when the package itself does not import,
+loaded by ``benchmarks/originals.py``): the original ``ecg_jepa`` class at random weights, converted,
 gives the same representation, target and predictions (within 1e-5), also with ``restrict_leads``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from typing import Dict, Iterator, List, Optional
+from pathlib import Path
+from typing import Dict, List, Optional
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from physioclr_ext.modules.ecg_jepa import ECGJEPA
 from physioclr_ext.modules.ecg_jepa_import import convert_original_state_dict, original_config, unwrap_checkpoint
 
 CHECKOUT = os.environ.get("PHYSIOCLR_ECG_JEPA_CHECKOUT", "")
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 TOL = 1e-5
 DIM, DEPTH, PDIM, PDEPTH = 64, 2, 32, 2
 
@@ -304,34 +306,20 @@ def test_released_layout_with_restricted_leads_equals_the_reference():
 
 
 # ------------------------------------------------------------------------------ the original code
-@contextlib.contextmanager
-def original_code(checkout: str) -> Iterator[None]:
-    """The checkout importable (top-level ``ecg_jepa``, ``pos_encoding``), sys.modules restored afterwards."""
-    before = dict(sys.modules)
-    for name in ("ecg_jepa", "pos_encoding", "models"):
-        sys.modules.pop(name, None)
-    sys.path.insert(0, checkout)
-    try:
-        yield
-    finally:
-        sys.path.remove(checkout)
-        root = os.path.realpath(checkout) + os.sep
-        for name in [
-            n for n, m in sys.modules.items() if os.path.realpath(getattr(m, "__file__", None) or "/").startswith(root)
-        ]:
-            del sys.modules[name]  # the original's modules only (torch's lazy imports stay)
-        sys.modules.update({n: m for n, m in before.items() if n not in sys.modules})
-
-
 @pytest.fixture(scope="module")
 def original_class():
     if not CHECKOUT:
         pytest.skip("set PHYSIOCLR_ECG_JEPA_CHECKOUT to a checkout of sehunfromdaegu/ECG_JEPA to test against it")
-    with original_code(CHECKOUT):
-        try:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from originals import original_code, timm_layers  # shared with benchmarks/vs_originals.py
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    try:
+        with timm_layers(), original_code(CHECKOUT):
             import ecg_jepa  # the original module
-        except ImportError as exc:
-            pytest.skip(f"the original ECG-JEPA code does not import here ({exc}); it needs timm")
+    except ImportError as exc:
+        pytest.skip(f"the original ECG-JEPA code does not import here ({exc}); it needs timm (or its source files)")
     return ecg_jepa.ecg_jepa
 
 
