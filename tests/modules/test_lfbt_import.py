@@ -10,11 +10,10 @@ original on real LUDB records.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, List
 
 import numpy as np
 import pytest
@@ -25,6 +24,7 @@ from physioclr_ext.modules.lfbt import LFBT, LFBT_LEADS, VGG16_STAGES
 from physioclr_ext.modules.lfbt_import import backbone_state_dicts, convert_original_state_dict, original_config
 
 REPO = Path(__file__).resolve().parents[2]
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 CHECKOUT = os.environ.get("PHYSIOCLR_LFBT_CHECKOUT", "")
 TOL = 1e-5
 
@@ -146,23 +146,14 @@ def test_modules_are_read_through_state_dict():
 
 
 # ------------------------------------------------------------------------------ the original code
-@contextlib.contextmanager
-def original_code(checkout: str) -> Iterator[None]:
-    """The checkout importable (its top-level ``models`` package), sys.modules restored afterwards."""
-    before = dict(sys.modules)
-    for name in [n for n in sys.modules if n == "models" or n.startswith("models.")]:
-        del sys.modules[name]
-    sys.path.insert(0, checkout)
+def original_code(checkout: str):
+    """The checkout importable for a ``with`` block (``benchmarks/originals.py``, shared with the benchmarks)."""
+    sys.path.insert(0, str(BENCHMARKS))
     try:
-        yield
+        from originals import original_code as shared
     finally:
-        sys.path.remove(checkout)
-        root = os.path.realpath(checkout) + os.sep
-        for name in [
-            n for n, m in sys.modules.items() if os.path.realpath(getattr(m, "__file__", None) or "/").startswith(root)
-        ]:
-            del sys.modules[name]  # the original's modules only (torch's lazy imports stay)
-        sys.modules.update({n: m for n, m in before.items() if n not in sys.modules})
+        sys.path.remove(str(BENCHMARKS))
+    return shared(checkout)
 
 
 needs_checkout = pytest.mark.skipif(

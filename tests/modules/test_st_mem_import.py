@@ -8,10 +8,9 @@ that reason otherwise. The functional reference of the original's equations, whi
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from typing import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,27 +18,19 @@ import torch
 from physioclr_ext.modules.st_mem import STMEM
 from physioclr_ext.modules.st_mem_import import convert_original_state_dict, original_config
 
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 CHECKOUT = os.environ.get("PHYSIOCLR_ST_MEM_CHECKOUT", "")
 TOL = 1e-5
 
 
-@contextlib.contextmanager
-def original_code(checkout: str) -> Iterator[None]:
-    """The checkout importable (its top-level ``models`` package), sys.modules restored afterwards."""
-    before = dict(sys.modules)
-    for name in [n for n in sys.modules if n == "models" or n.startswith("models.")]:
-        del sys.modules[name]
-    sys.path.insert(0, checkout)
+def original_code(checkout: str):
+    """The checkout importable for a ``with`` block (``benchmarks/originals.py``, shared with the benchmarks)."""
+    sys.path.insert(0, str(BENCHMARKS))
     try:
-        yield
+        from originals import original_code as shared
     finally:
-        sys.path.remove(checkout)
-        root = os.path.realpath(checkout) + os.sep
-        for name in [
-            n for n, m in sys.modules.items() if os.path.realpath(getattr(m, "__file__", None) or "/").startswith(root)
-        ]:
-            del sys.modules[name]  # the original's modules only (torch's lazy imports stay)
-        sys.modules.update({n: m for n, m in before.items() if n not in sys.modules})
+        sys.path.remove(str(BENCHMARKS))
+    return shared(checkout)
 
 
 @pytest.fixture(scope="module")
