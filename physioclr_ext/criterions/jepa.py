@@ -7,6 +7,10 @@ divides the gradients by it, so an update follows the mean over every element of
 original's ``SmoothL1Loss()``. Logged: ``loss``, and ``target_std`` / ``pred_std``, the mean over dimensions
 of the per-dimension standard deviation of the (layer-normed) targets and of the predictions: a collapse
 drives them towards 0.
+
+``variance_weight`` > 0 (default 0: the original) adds :func:`~physioclr_ext.losses.jepa.variance_hinge` of
+the per-sample pooled context representation (``context``, (B, D)) times that weight to the per-element mean,
+against dimensional collapse of the pooled representation; logged as ``variance`` and ``context_std``.
 """
 
 from dataclasses import dataclass, field
@@ -17,13 +21,18 @@ from fairseq_signals.criterions import BaseCriterion, register_criterion
 from fairseq_signals.dataclass import Dataclass
 from fairseq_signals.logging import metrics
 
-from physioclr_ext.losses.jepa import jepa_loss
+from physioclr_ext.losses.jepa import jepa_loss, per_dim_std, variance_hinge
 
 
 @dataclass
 class JEPACriterionConfig(Dataclass):
     beta: float = field(default=1.0, metadata={"help": "SmoothL1 threshold (1 in the original)"})
     normalize_target: bool = field(default=True, metadata={"help": "layer-norm the targets over features"})
+    variance_weight: float = field(
+        default=0.0,
+        metadata={"help": "weight of a VICReg variance term on the pooled context representation (0: the original)"},
+    )
+    variance_target: float = field(default=1.0, metadata={"help": "per-dimension standard deviation it asks for"})
 
 
 @register_criterion("jepa", dataclass=JEPACriterionConfig)
@@ -31,6 +40,7 @@ class JEPACriterion(BaseCriterion):
     def __init__(self, cfg: JEPACriterionConfig, task: Any) -> None:
         super().__init__(task)
         self.beta, self.normalize_target = cfg.beta, cfg.normalize_target
+        self.variance_weight, self.variance_target = cfg.variance_weight, cfg.variance_target
 
     def forward(self, model: Any, sample: Dict[str, Any], reduce: bool = True) -> Tuple[torch.Tensor, int, Dict]:
         out = model(**sample["net_input"])
@@ -38,6 +48,14 @@ class JEPACriterion(BaseCriterion):
             out["pred"], out["target"], beta=self.beta, normalize_target=self.normalize_target, reduction="sum"
         )
         n_tokens = int(logs["n_tokens"])
+        extra: Dict[str, float] = {}
+        if self.variance_weight > 0:
+            variance = variance_hinge(out["context"], self.variance_target)
+            loss = loss + self.variance_weight * variance * n_tokens  # sample_size n_tokens divides it back
+            extra = {
+                "variance_sum": float(variance.detach()) * n_tokens,
+                "context_std_sum": float(per_dim_std(out["context"])) * n_tokens,
+            }
         logging_output = {
             "loss": float(loss.detach()),
             "sample_size": n_tokens,
@@ -45,6 +63,7 @@ class JEPACriterion(BaseCriterion):
             "target_std_sum": logs["target_std"] * n_tokens,
             "pred_std_sum": logs["pred_std"] * n_tokens,
             "mask_ratio_sum": float(out["mask"].float().mean()) * n_tokens,
+            **extra,
         }
         return loss, n_tokens, logging_output
 
@@ -61,6 +80,9 @@ class JEPACriterion(BaseCriterion):
         metrics.log_scalar("target_std", total("target_std_sum") / n, n, round=4)
         metrics.log_scalar("pred_std", total("pred_std_sum") / n, n, round=4)
         metrics.log_scalar("mask_ratio", total("mask_ratio_sum") / n, n, round=3)
+        if any("variance_sum" in log for log in logging_outputs):
+            metrics.log_scalar("variance", total("variance_sum") / n, n, round=4)
+            metrics.log_scalar("context_std", total("context_std_sum") / n, n, round=4)
         metrics.log_scalar("nsignals", total("nsignals"))
 
     @staticmethod

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Dict, Tuple
 
-import torch  # noqa: F401  (the docstring examples)
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["jepa_loss", "per_dim_std"]
+__all__ = ["jepa_loss", "per_dim_std", "variance_hinge"]
 
 
 def per_dim_std(z: Tensor) -> Tensor:
@@ -31,6 +31,24 @@ def per_dim_std(z: Tensor) -> Tensor:
     if flat.shape[0] < 2:
         return flat.new_zeros(())
     return flat.std(dim=0, unbiased=True).mean()
+
+
+def variance_hinge(z: Tensor, target_std: float = 1.0, eps: float = 1e-4) -> Tensor:
+    """VICReg's variance term (Bardes et al., ICLR 2022): ``mean_d relu(target_std - sqrt(var_d + eps))``.
+
+    Not part of ECG-JEPA: an option against dimensional collapse of the pooled representation, zero once
+    every dimension of ``z`` (N, D) varies across the batch by at least ``target_std``.
+
+    Example:
+        >>> round(float(variance_hinge(torch.zeros(4, 3))), 4)  # no spread at all: about target_std
+        0.99
+        >>> float(variance_hinge(torch.tensor([[-2.0], [2.0]])))  # std 2.83 > 1
+        0.0
+    """
+    if z.ndim != 2 or z.shape[0] < 2:
+        raise ValueError(f"need (N >= 2, D) representations, got shape {tuple(z.shape)}")
+    std = torch.sqrt(z.float().var(dim=0) + eps)
+    return F.relu(target_std - std).mean()
 
 
 def jepa_loss(

@@ -412,7 +412,8 @@ class ECGJEPA(nn.Module):
         self, x: Tensor, mask: Optional[Tensor] = None, generator: Optional[torch.Generator] = None
     ) -> Dict[str, Tensor]:
         """``x`` (B, C, T) -> ``pred`` (B, C, n_mask, D), ``target`` (B, C, n_mask, D) raw target-encoder outputs
-        at the masked columns (no gradient; the loss layer-norms them), ``mask`` (p,) bool."""
+        at the masked columns (no gradient; the loss layer-norms them), ``mask`` (p,) bool, and ``context``
+        (B, D): the context encoder's visible tokens averaged per sample (what an optional variance term reads)."""
         if mask is None:
             mask = self.sample_mask(generator)
         mask = mask.to(x.device)
@@ -420,7 +421,12 @@ class ECGJEPA(nn.Module):
             full = self.target_encoder(x)
             target = full.reshape(x.shape[0], x.shape[1], self.num_patches, -1)[:, :, mask]
         context = self.encoder(x, visible=~mask)
-        return {"pred": self.predictor(context, mask), "target": target.detach(), "mask": mask}
+        return {
+            "pred": self.predictor(context, mask),
+            "target": target.detach(),
+            "mask": mask,
+            "context": context.mean(dim=1),
+        }
 
     def representation(self, x: Tensor) -> Tensor:
         """The downstream representation (B, D): all tokens through the context encoder with CroPA, final
