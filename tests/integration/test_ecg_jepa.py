@@ -121,6 +121,20 @@ def test_resumed_run_restores_the_ema_target_and_its_momentum(ludb_jepa, tmp_pat
         assert torch.equal(straight[key], resumed[key]), key
 
 
+def test_variance_term_is_off_by_default_and_logged_when_on(ludb_jepa, tmp_path):
+    """``criterion.variance_weight`` adds the variance hinge of the pooled context (logged); 0 leaves the loss as is."""
+    common = [EIGHT, "optimization.max_update=2"]
+    plain = _pretrain("ecg_jepa_tiny", ludb_jepa, tmp_path / "a", *common)
+    assert "variance=" not in plain and "context_std=" not in plain
+    log = _pretrain("ecg_jepa_tiny", ludb_jepa, tmp_path / "b", *common, "+criterion.variance_weight=1.0")
+    variance = [float(v) for v in re.findall(r"\bvariance=([0-9.]+)", log)]
+    losses = [float(v) for v in re.findall(r"\bloss=([0-9.]+)", log)]
+    plain_losses = [float(v) for v in re.findall(r"\bloss=([0-9.]+)", plain)]
+    assert len(variance) == 2 and all(0 < v <= 1 for v in variance)
+    # same seed, same first batch and mask: the first loss differs by the variance term exactly (weight 1)
+    assert losses[0] == pytest.approx(plain_losses[0] + variance[0], abs=2e-4)
+
+
 @pytest.mark.slow  # about a minute on 2 cores
 def test_script_pretraining_embed_probes_and_finetuning(ludb_jepa, tmp_path):
     import numpy as np

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from physioclr_ext.losses.jepa import jepa_loss, per_dim_std
+from physioclr_ext.losses.jepa import jepa_loss, per_dim_std, variance_hinge
 
 
 def numpy_reference(pred: np.ndarray, target: np.ndarray, beta: float) -> float:
@@ -56,3 +56,21 @@ def test_per_dimension_std_shows_a_collapse():
     collapsed = torch.randn(12).expand(600, 12)
     _, logs = jepa_loss(collapsed, torch.randn(600, 12))
     assert logs["pred_std"] == pytest.approx(0.0, abs=1e-6) and logs["target_std"] > 0.5
+
+
+def test_variance_hinge_matches_vicreg_on_a_hand_computed_case():
+    z = torch.tensor([[0.0, 0.0], [0.6, 4.0]])  # per-dimension variances (unbiased) 0.18 and 8
+    expected = (max(0.0, 1 - (0.18 + 1e-4) ** 0.5) + max(0.0, 1 - (8 + 1e-4) ** 0.5)) / 2
+    assert float(variance_hinge(z)) == pytest.approx(expected, rel=1e-6)
+    at_three = (3 - (0.18 + 1e-4) ** 0.5 + 3 - (8 + 1e-4) ** 0.5) / 2  # both under 3 now
+    assert float(variance_hinge(z, target_std=3.0)) == pytest.approx(at_three, rel=1e-6)
+
+
+def test_variance_hinge_gradient_spreads_a_collapsed_dimension():
+    z = torch.tensor([[1.0, -3.0], [1.1, 3.0], [0.9, 0.0]], requires_grad=True)
+    variance_hinge(z).backward()
+    assert z.grad[:, 1].abs().max() == 0  # spread enough: no gradient
+    # the narrow dimension is pushed away from its mean: the largest value up, the smallest down
+    assert z.grad[1, 0] < 0 < z.grad[2, 0]
+    with pytest.raises(ValueError):
+        variance_hinge(torch.zeros(1, 3))
