@@ -37,7 +37,7 @@ def variance_hinge(z: Tensor, target_std: float = 1.0, eps: float = 1e-4) -> Ten
     """VICReg's variance term (Bardes et al., ICLR 2022): ``mean_d relu(target_std - sqrt(var_d + eps))``.
 
     Not part of ECG-JEPA: an option against dimensional collapse of the pooled representation, zero once
-    every dimension of ``z`` (N, D) varies across the batch by at least ``target_std``.
+    every dimension of ``z`` (N, D) varies across the batch by at least ``target_std``; 0 for N = 1.
 
     Example:
         >>> round(float(variance_hinge(torch.zeros(4, 3))), 4)  # no spread at all: about target_std
@@ -45,8 +45,10 @@ def variance_hinge(z: Tensor, target_std: float = 1.0, eps: float = 1e-4) -> Ten
         >>> float(variance_hinge(torch.tensor([[-2.0], [2.0]])))  # std 2.83 > 1
         0.0
     """
-    if z.ndim != 2 or z.shape[0] < 2:
-        raise ValueError(f"need (N >= 2, D) representations, got shape {tuple(z.shape)}")
+    if z.ndim != 2:
+        raise ValueError(f"need (N, D) representations, got shape {tuple(z.shape)}")
+    if z.shape[0] < 2:  # one sample (an epoch's last batch) has no spread to measure: no term
+        return z.sum() * 0.0
     std = torch.sqrt(z.float().var(dim=0) + eps)
     return F.relu(target_std - std).mean()
 

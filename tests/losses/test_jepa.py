@@ -72,5 +72,7 @@ def test_variance_hinge_gradient_spreads_a_collapsed_dimension():
     assert z.grad[:, 1].abs().max() == 0  # spread enough: no gradient
     # the narrow dimension is pushed away from its mean: the largest value up, the smallest down
     assert z.grad[1, 0] < 0 < z.grad[2, 0]
+    one = torch.ones(1, 3, requires_grad=True)  # an epoch's last batch of one window: no term, no error
+    assert float(variance_hinge(one)) == 0.0
     with pytest.raises(ValueError):
-        variance_hinge(torch.zeros(1, 3))
+        variance_hinge(torch.zeros(3))
