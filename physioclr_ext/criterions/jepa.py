@@ -10,7 +10,8 @@ drives them towards 0.
 
 ``variance_weight`` > 0 (default 0: the original) adds :func:`~physioclr_ext.losses.jepa.variance_hinge` of
 the per-sample pooled context representation (``context``, (B, D)) times that weight to the per-element mean,
-against dimensional collapse of the pooled representation; logged as ``variance`` and ``context_std``.
+and ``covariance_weight`` > 0 VICReg's :func:`~physioclr_ext.losses.jepa.covariance_penalty` of it, against
+collapse of the pooled representation; logged as ``variance``, ``covariance`` and ``context_std``.
 """
 
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from fairseq_signals.criterions import BaseCriterion, register_criterion
 from fairseq_signals.dataclass import Dataclass
 from fairseq_signals.logging import metrics
 
-from physioclr_ext.losses.jepa import jepa_loss, per_dim_std, variance_hinge
+from physioclr_ext.losses.jepa import covariance_penalty, jepa_loss, per_dim_std, variance_hinge
 
 
 @dataclass
@@ -33,6 +34,10 @@ class JEPACriterionConfig(Dataclass):
         metadata={"help": "weight of a VICReg variance term on the pooled context representation (0: the original)"},
     )
     variance_target: float = field(default=1.0, metadata={"help": "per-dimension standard deviation it asks for"})
+    covariance_weight: float = field(
+        default=0.0,
+        metadata={"help": "weight of VICReg's covariance term on the pooled context representation (0: the original)"},
+    )
 
 
 @register_criterion("jepa", dataclass=JEPACriterionConfig)
@@ -41,6 +46,7 @@ class JEPACriterion(BaseCriterion):
         super().__init__(task)
         self.beta, self.normalize_target = cfg.beta, cfg.normalize_target
         self.variance_weight, self.variance_target = cfg.variance_weight, cfg.variance_target
+        self.covariance_weight = cfg.covariance_weight
 
     def forward(self, model: Any, sample: Dict[str, Any], reduce: bool = True) -> Tuple[torch.Tensor, int, Dict]:
         out = model(**sample["net_input"])
@@ -49,11 +55,14 @@ class JEPACriterion(BaseCriterion):
         )
         n_tokens = int(logs["n_tokens"])
         extra: Dict[str, float] = {}
-        if self.variance_weight > 0:
+        if self.variance_weight > 0 or self.covariance_weight > 0:
             variance = variance_hinge(out["context"], self.variance_target)
-            loss = loss + self.variance_weight * variance * n_tokens  # sample_size n_tokens divides it back
+            covariance = covariance_penalty(out["context"])
+            regulariser = self.variance_weight * variance + self.covariance_weight * covariance
+            loss = loss + regulariser * n_tokens  # sample_size n_tokens divides it back
             extra = {
                 "variance_sum": float(variance.detach()) * n_tokens,
+                "covariance_sum": float(covariance.detach()) * n_tokens,
                 "context_std_sum": float(per_dim_std(out["context"])) * n_tokens,
             }
         logging_output = {
@@ -82,6 +91,7 @@ class JEPACriterion(BaseCriterion):
         metrics.log_scalar("mask_ratio", total("mask_ratio_sum") / n, n, round=3)
         if any("variance_sum" in log for log in logging_outputs):
             metrics.log_scalar("variance", total("variance_sum") / n, n, round=4)
+            metrics.log_scalar("covariance", total("covariance_sum") / n, n, round=4)
             metrics.log_scalar("context_std", total("context_std_sum") / n, n, round=4)
         metrics.log_scalar("nsignals", total("nsignals"))
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["jepa_loss", "per_dim_std", "variance_hinge"]
+__all__ = ["covariance_penalty", "jepa_loss", "per_dim_std", "variance_hinge"]
 
 
 def per_dim_std(z: Tensor) -> Tensor:
@@ -51,6 +51,27 @@ def variance_hinge(z: Tensor, target_std: float = 1.0, eps: float = 1e-4) -> Ten
         return z.sum() * 0.0
     std = torch.sqrt(z.float().var(dim=0) + eps)
     return F.relu(target_std - std).mean()
+
+
+def covariance_penalty(z: Tensor) -> Tensor:
+    """VICReg's covariance term: the squared off-diagonal entries of the covariance of ``z`` (N, D), summed, / D.
+
+    Not part of ECG-JEPA: with :func:`variance_hinge`, an option against dimensional collapse (the variance term
+    alone is met by dimensions that all move together); 0 for N = 1.
+
+    Example:
+        >>> float(covariance_penalty(torch.tensor([[1.0, 1.0], [-1.0, -1.0]])))  # cov [[2, 2], [2, 2]]: 2 * 4 / 2
+        4.0
+    """
+    if z.ndim != 2:
+        raise ValueError(f"need (N, D) representations, got shape {tuple(z.shape)}")
+    n, d = z.shape
+    if n < 2:
+        return z.sum() * 0.0
+    centred = z.float() - z.float().mean(dim=0)
+    cov = centred.T @ centred / (n - 1)
+    off = cov - torch.diag(torch.diagonal(cov))
+    return off.pow(2).sum() / d
 
 
 def jepa_loss(

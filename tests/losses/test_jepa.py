@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from physioclr_ext.losses.jepa import jepa_loss, per_dim_std, variance_hinge
+from physioclr_ext.losses.jepa import covariance_penalty, jepa_loss, per_dim_std, variance_hinge
 
 
 def numpy_reference(pred: np.ndarray, target: np.ndarray, beta: float) -> float:
@@ -76,3 +76,13 @@ def test_variance_hinge_gradient_spreads_a_collapsed_dimension():
     assert float(variance_hinge(one)) == 0.0
     with pytest.raises(ValueError):
         variance_hinge(torch.zeros(3))
+
+
+def test_covariance_penalty_is_the_off_diagonal_of_numpys_covariance():
+    z = torch.randn(9, 4, generator=torch.Generator().manual_seed(3))
+    cov = np.cov(z.numpy(), rowvar=False)
+    expected = (cov**2).sum() - (np.diag(cov) ** 2).sum()
+    assert float(covariance_penalty(z)) == pytest.approx(expected / 4, rel=1e-5)
+    independent = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])  # uncorrelated columns
+    assert float(covariance_penalty(independent)) == pytest.approx(0.0, abs=1e-7)
+    assert float(covariance_penalty(torch.ones(1, 3))) == 0.0
