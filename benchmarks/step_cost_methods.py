@@ -23,7 +23,7 @@ trains on longer windows changes the same option):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -168,19 +168,24 @@ def st_mem_seq_len(length: int, patch_size: int = 75) -> int:
     return (length * 9 // 10) // patch_size * patch_size
 
 
-def st_mem(length: int, leads: int, size: str, batch_size: Optional[int] = None) -> Case:
-    embed, depth, heads, d_embed, d_depth, d_heads = ST_MEM_SIZES[size]
-    seq_len = st_mem_seq_len(length)
-    cfg = STMEMConfig(
-        num_leads=leads,
-        seq_len=seq_len,
+def st_mem_config(dims: Tuple[int, int, int, int, int, int], **fields: Any) -> STMEMConfig:
+    """``STMEMConfig`` from ``(embed, depth, heads, decoder embed, decoder depth, decoder heads)`` (a
+    :data:`ST_MEM_SIZES` entry) and other fields."""
+    embed, depth, heads, d_embed, d_depth, d_heads = dims
+    return STMEMConfig(
         embed_dim=embed,
         depth=depth,
         heads=heads,
         decoder_embed_dim=d_embed,
         decoder_depth=d_depth,
         decoder_heads=d_heads,
+        **fields,
     )
+
+
+def st_mem(length: int, leads: int, size: str, batch_size: Optional[int] = None) -> Case:
+    seq_len = st_mem_seq_len(length)
+    cfg = st_mem_config(ST_MEM_SIZES[size], num_leads=leads, seq_len=seq_len)
     batch = batch_size or 16
     source = {"source": torch.randn(batch, leads, length)}
     return Case(STMEM(cfg), source, _masked_mse(True, crop=seq_len), batch, notes=[f"seq_len={seq_len}"])

@@ -74,11 +74,12 @@ from physioclr_ext.modules.ecg_jepa import ECGJEPA, ECGJEPAConfig, block_time_ma
 from physioclr_ext.modules.encoders import CNNConfig, CNNEncoder
 from physioclr_ext.modules.heads import MLPHead
 from physioclr_ext.modules.lfbt import LFBT, LFBTConfig
-from physioclr_ext.modules.st_mem import STMEM, STMEMConfig
+from physioclr_ext.modules.st_mem import STMEM
 
 if str(Path(__file__).resolve().parent) not in sys.path:  # the sibling helper, also when imported from the tests
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 from originals import original_code, timm_layers  # noqa: E402
+from step_cost_methods import ST_MEM_SIZES, st_mem_config  # noqa: E402
 
 METHODS = ("st_mem", "ecg_jepa", "lfbt", "contrastive")
 SIZES = ("tiny", "small")
@@ -110,7 +111,6 @@ CONFIG_BATCH: Dict[Tuple[str, str], int] = {
     ("contrastive", "small"): 128,
 }
 # embed, depth, heads, decoder / predictor embed, depth, heads
-ST_MEM_SIZES = {"tiny": (48, 2, 3, 32, 1, 2), "small": (384, 12, 6, 256, 4, 4)}
 ECG_JEPA_SIZES = {"tiny": (32, 2, 2, 16, 1, 2), "small": (384, 6, 16, 192, 6, 12)}
 LFBT_PROJECTOR = {"tiny": [128, 128, 128], "small": [2048, 2048, 2048]}
 # conv widths, embedding E, projection P, Adam learning rate (contrastive_cnn{_tiny,}.yaml)
@@ -242,14 +242,7 @@ def st_mem_pair(
         ours.load_state_dict(st_mem_import.convert_original_state_dict(state))
         note = ""
     else:
-        cfg = STMEMConfig(
-            embed_dim=embed,
-            depth=depth,
-            heads=heads,
-            decoder_embed_dim=d_embed,
-            decoder_depth=d_depth,
-            decoder_heads=d_heads,
-        )
+        cfg = st_mem_config((embed, depth, heads, d_embed, d_depth, d_heads))
         ours = STMEM(cfg)
         note = f"own init: the original's heads are 64 wide (inner {heads * 64} vs {embed})"
     original.to(device).train()
