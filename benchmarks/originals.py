@@ -16,12 +16,14 @@ import contextlib
 import importlib
 import importlib.util
 import os
+import re
+import subprocess
 import sys
 import types
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["ensure_timm_layers", "original_code", "timm_layers"]
+__all__ = ["checkout_commit", "ensure_timm_layers", "original_code", "timm_layers"]
 
 # top-level module names of the originals that could clash with each other or with a stale import
 ORIGINAL_TOP_LEVEL = ("models", "ecg_jepa", "pos_encoding")
@@ -44,6 +46,22 @@ def original_code(checkout: str) -> Iterator[None]:
             if os.path.realpath(getattr(module, "__file__", None) or "/").startswith(root):
                 del sys.modules[name]  # the original's modules only (torch's lazy imports stay)
         sys.modules.update({n: m for n, m in before.items() if n not in sys.modules})
+
+
+def checkout_commit(path: str) -> str:
+    """``git -C path rev-parse HEAD``; without git metadata, a COMMIT / REVISION file or a 40-hex name in the path."""
+    try:
+        out = subprocess.run(["git", "-C", path, "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
+        if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", out.stdout.strip()):
+            return out.stdout.strip()
+    except OSError:
+        pass
+    for name in ("COMMIT", "REVISION", ".commit"):
+        file = Path(path, name)
+        if file.is_file():
+            return file.read_text().strip().split()[0]
+    found = re.search(r"[0-9a-f]{40}", os.path.realpath(path))
+    return found.group(0) if found else "unknown (no .git)"
 
 
 def _timm_modules() -> list[str]:

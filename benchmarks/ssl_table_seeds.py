@@ -25,7 +25,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from physioclr_ext.evaluation.stats import mean_ci  # noqa: E402  (after sys.path)
+from physioclr_ext.evaluation.results import format_cell  # noqa: E402  (after sys.path)
+from physioclr_ext.evaluation.stats import mean_ci  # noqa: E402
 
 # Options that must be equal across the runs (the seeds and the output folder may differ).
 SAME = ("tasks", "budget_minutes", "budget_samples", "pool_exclude", "pretrain_override", "gpu", "quick", "n", "seeds")
@@ -71,11 +72,6 @@ def paired(pretrained: Sequence[float], random: Sequence[float]) -> Dict[str, Di
     return {"pretrained": mean_ci(pretrained), "random": mean_ci(random), "difference": mean_ci(differences)}
 
 
-def _fmt(ci: Mapping[str, Any]) -> str:
-    low, high = ci["ci_low"], ci["ci_high"]
-    return f"{ci['mean']:.3f}" if low is None else f"{ci['mean']:.3f} [{low:.3f}, {high:.3f}]"
-
-
 def render(seeds: Sequence[int], pretrained: Sequence[float], random: Sequence[float], title: str) -> str:
     """Markdown: one row per seed, then the means over seeds with their intervals."""
     summary = paired(pretrained, random)
@@ -83,8 +79,8 @@ def render(seeds: Sequence[int], pretrained: Sequence[float], random: Sequence[f
     for seed, p, r in sorted(zip(seeds, pretrained, random)):
         lines.append(f"| {seed} | {p:.3f} | {r:.3f} | {p - r:+.3f} |")
     lines.append(
-        f"| mean of {len(seeds)} [95% t-interval] | {_fmt(summary['pretrained'])} | {_fmt(summary['random'])} "
-        f"| {_fmt(summary['difference'])} |"
+        f"| mean of {len(seeds)} [95% t-interval] | {format_cell(summary['pretrained'])} | {format_cell(summary['random'])} "
+        f"| {format_cell(summary['difference'])} |"
     )
     low = summary["difference"]["ci_low"]
     verdict = "pays" if low is not None and low > 0 else "not shown to pay"

@@ -46,6 +46,10 @@ import numpy as np
 import scipy.io
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from originals import checkout_commit  # noqa: E402  (the sibling helper)
+
 SCRIPTS = Path("scripts/preprocess/ecg")
 
 
@@ -180,7 +184,7 @@ def main(argv=None) -> int:
     n = len(rates)
     print(
         f"\n{n} records ({sum(r == 500 for r in rates.values())} at 500 Hz), workers {args.workers}, "
-        f"median of {args.repeats} interleaved runs; fairseq-signals at {describe_checkout(args.fairseq_signals)}"
+        f"median of {args.repeats} interleaved runs; fairseq-signals at {checkout_commit(args.fairseq_signals)}"
     )
     print("| run | wall s | CPU s | records/s |")
     print("|---|---|---|---|")
@@ -194,16 +198,6 @@ def main(argv=None) -> int:
     print(f"\nspeed-up (fairseq-signals / physioclr-ext): wall {fw / ow:.2f}x, CPU {fc / oc:.2f}x")
     print(f"same windows: {check}")
     return 0
-
-
-def describe_checkout(path: str) -> str:
-    """The checkout's commit, or its path where it is not a git work tree."""
-    try:
-        return subprocess.run(
-            ["git", "-C", path, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        return path
 
 
 if __name__ == "__main__":

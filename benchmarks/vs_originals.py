@@ -52,8 +52,6 @@ import argparse
 import ast
 import importlib
 import json
-import os
-import re
 import statistics
 import subprocess
 import sys
@@ -78,7 +76,7 @@ from physioclr_ext.modules.st_mem import STMEM
 
 if str(Path(__file__).resolve().parent) not in sys.path:  # the sibling helper, also when imported from the tests
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-from originals import original_code, timm_layers  # noqa: E402
+from originals import checkout_commit, original_code, timm_layers  # noqa: E402
 from step_cost_methods import ST_MEM_SIZES, st_mem_config  # noqa: E402
 
 METHODS = ("st_mem", "ecg_jepa", "lfbt", "contrastive")
@@ -144,22 +142,6 @@ def load_lead_fusion_bt(checkout: str) -> type:
         "LeadFusionBT"
     ]
     return cls
-
-
-def checkout_commit(path: str) -> str:
-    """``git -C path rev-parse HEAD``; without git metadata, a COMMIT / REVISION file or a 40-hex name in the path."""
-    try:
-        out = subprocess.run(["git", "-C", path, "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
-        if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", out.stdout.strip()):
-            return out.stdout.strip()
-    except OSError:
-        pass
-    for name in ("COMMIT", "REVISION", ".commit"):
-        file = Path(path, name)
-        if file.is_file():
-            return file.read_text().strip().split()[0]
-    found = re.search(r"[0-9a-f]{40}", os.path.realpath(path))
-    return found.group(0) if found else "unknown (no .git)"
 
 
 # ------------------------------------------------------------------------------ the two arms of a case
