@@ -10,14 +10,17 @@ Two passes over the records (parallel processes): 1. R-peaks and per-beat values
 moments of the channels over the training windows; the statistics are saved as ``hybrid/stats.json``;
 2. every window's channels z-scored with them and written into its ``.mat``. The first ``L`` rows of a
 ``.mat`` are kept, so a re-run (or a resumed preprocessing that skipped a record) rewrites the same
-file rather than appending twice.
+file rather than appending twice. With ``--packed`` (the directory's ``options.packed``), the stage then
+packs the rewritten windows (``preprocess.packed.pack_directory``; the preprocessing run leaves that to it),
+so ``OUTPUT/packed/`` holds the ``L + 11`` rows; indexes that the rewrite makes stale are removed before it.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -29,7 +32,9 @@ import numpy as np
 import scipy.io
 from tqdm import tqdm
 
+from ..preprocess import matfile, packed
 from ..preprocess.config import PreprocessConfig
+from ..preprocess.matfile import MAT_HEADER
 from ..preprocess.readers import RecordRef, discover_saved
 from ..preprocess.worker import load_and_prepare
 from .extract import resolve_lead
@@ -91,7 +96,8 @@ def add_hybrid_channels(
         The stage's summary (``preprocess.json``'s ``hybrid`` entry): ``channels`` (names of the
         ``n_channels`` rows), ``leads_to_load`` (all rows as fairseq-signals' index list), ``stats``
         (path relative to the directory), ``windows``, ``windows_without_r_peaks``, ``reasons`` (counts of
-        ``extract_features``' failure reasons) and ``options``.
+        ``extract_features``' failure reasons), ``options``, and ``packed`` (``{split: [N, C, T]}``) when
+        the directory was preprocessed with ``--packed``.
 
     Raises:
         ValueError: the directory has no lead II.
@@ -104,18 +110,25 @@ def add_hybrid_channels(
     data = Path(data_dir).resolve()
     jobs = plan_jobs(data, options)
     tracks: dict[str, list[BeatTrack]] = {}
-    moments = ChannelMoments()
+    per_record: dict[str, ChannelMoments] = {}
     for record, (record_tracks, record_moments) in _run(measure_record, jobs, workers, progress, "hybrid 1/2"):
         tracks[record] = record_tracks
-        moments.merge(record_moments)
+        per_record[record] = record_moments
+    moments = ChannelMoments()
+    for job in jobs:  # in record order, not completion order: the same bits of statistics with any workers
+        moments.merge(per_record[job.record])
     stats = HybridStats.from_moments(moments)
     stats.save(str(stats_path(data)))
+    packs = bool(json.loads((data / "preprocess.json").read_text())["options"].get("packed"))
+    salt = packed_salt(stats, options)
+    if packs:
+        packed.remove_stale_indexes(data, salt)
     writes = [(job, stats, tracks[job.record]) for job in jobs]
     for _ in _run(_write_record, writes, workers, progress, "hybrid 2/2"):
         pass
     every = [t for ts in tracks.values() for t in ts]
     names = channel_names(data)
-    return {
+    summary: dict[str, Any] = {
         "channels": names,
         "n_channels": len(names),
         "leads_to_load": str(list(range(len(names)))),
@@ -125,6 +138,15 @@ def add_hybrid_channels(
         "reasons": dict(sorted(Counter(t.reason for t in every if t.reason).items())),
         "options": asdict(options),
     }
+    if packs:
+        summary["packed"] = packed.pack_directory(data, salt)
+    return summary
+
+
+def packed_salt(stats: HybridStats, options: HybridOptions) -> str:
+    """What the hybrid rows of the windows depend on besides their records (the packed fingerprint's salt)."""
+    payload = ["hybrid", stats.mean.tolist(), stats.std.tolist(), asdict(options)]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
 
 
 def plan_jobs(data: Path, options: HybridOptions) -> list[HybridJob]:
@@ -201,13 +223,16 @@ def _write_record(item: tuple[HybridJob, HybridStats, list[BeatTrack]]) -> tuple
 
 
 def write_window(path: Path, channels: np.ndarray, n_leads: int, compress: bool) -> None:
-    """Replace the rows after the first ``n_leads`` of ``path``'s ``feats`` by ``channels`` (atomic)."""
+    """Replace the rows after the first ``n_leads`` of ``path``'s ``feats`` by ``channels`` (atomic), with the
+    preprocessing's fixed MAT header instead of scipy's creation time: a re-run writes the same bytes."""
     mat = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
     leads = np.asarray(mat["feats"], dtype=np.float32)[:n_leads]
     mat["feats"] = np.concatenate([leads, np.asarray(channels, dtype=np.float32)], axis=0)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.mat")
-    scipy.io.savemat(tmp, mat, do_compression=compress)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, mat, do_compression=compress)
+    data = bytearray(buffer.getvalue())
+    data[: len(MAT_HEADER)] = MAT_HEADER
+    matfile.write_atomic(path, [bytes(data)])
 
 
 J = TypeVar("J")

@@ -402,5 +402,7 @@ def preprocess_and_extract(config: PreprocessConfig) -> dict[str, Any]:
         write_summary(config.output, summary)
     if config.hybrid_channels:
         summary["hybrid"] = add_hybrid_channels(config.output, workers=config.workers, progress=config.progress)
+        if "packed" in summary["hybrid"]:  # packed by the hybrid stage, after its rewrite
+            summary["packed"] = summary["hybrid"]["packed"]
         write_summary(config.output, summary)
     return summary

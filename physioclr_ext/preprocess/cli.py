@@ -340,7 +340,8 @@ def _run_options(group: argparse._ArgumentGroup) -> None:
         "--packed",
         action="store_true",
         help="also write each split's windows into one memory-mapped float32 array with an index "
-        "(OUTPUT/packed/), read by the tasks with task.packed=true; the .mat files are still written",
+        "(OUTPUT/packed/), read by the tasks with task.packed=true; the .mat files are still written "
+        "(with --hybrid-channels the arrays hold the hybrid rows too)",
     )
     group.add_argument(
         "--features",

@@ -177,6 +177,7 @@ class PreprocessConfig:
     hybrid_channels: bool = False
     # Also write, per split, every window in one memory-mapped float32 array plus an index (``packed``
     # module, ``OUTPUT/packed/``), read by the tasks' ``task.packed``; the ``.mat`` files are still written.
+    # With ``hybrid_channels`` the hybrid stage packs, after appending its rows to the windows.
     packed: bool = False
     # Channel name or 0-based index -> standard lead, ``FROM=TO`` entries (``leads.parse_lead_map``).
     lead_map: tuple[str, ...] = ()
@@ -271,8 +272,6 @@ class PreprocessConfig:
         _check_labels_csv(self)
         if self.features_delineation not in ("dwt", "prominence", "cwt"):
             raise ValueError(f"features_delineation must be dwt, prominence or cwt, not {self.features_delineation!r}")
-        if self.packed and self.hybrid_channels:  # the hybrid stage rewrites the .mat files after packing
-            raise ValueError("--packed cannot be combined with --hybrid-channels yet; run without --packed")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of all options."""

@@ -14,10 +14,17 @@ indexes first (:func:`remove_indexes`), so a run killed before packing leaves no
 for ``--packed``) rather than a stale one. A split whose index carries the same fingerprint (its window
 paths and their records' resume keys) is kept as is, so a resumed run does not copy it again. Runs without
 ``--packed`` remove ``OUTPUT/packed/``.
+
+With ``--hybrid-channels`` the preprocessing run does not pack: the hybrid stage
+(``features.hybrid_pipeline``) rewrites every window with its extra rows, then packs the directory
+(:func:`pack_directory`), its fingerprint salted with the hybrid statistics and options. It first removes
+the indexes that the rewrite would make stale (:func:`remove_stale_indexes`); a current one is kept, since
+its windows are rewritten with the same bits.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -32,6 +39,7 @@ import scipy.io
 
 from .config import SPLIT_NAMES
 from .outputs import write_atomic
+from .worker import load_marker
 
 PACKED_DIR = "packed"
 VERSION = 1
@@ -42,10 +50,11 @@ def index_path(data_dir: str | Path, split: str) -> Path:
     return Path(data_dir) / PACKED_DIR / f"{split}.json"
 
 
-def fingerprint(rows: Sequence[Mapping[str, Any]], keys: Mapping[str, str]) -> str:
-    """Hash of a split's window paths (in order) and their records' resume keys (``record -> key``)."""
+def fingerprint(rows: Sequence[Mapping[str, Any]], keys: Mapping[str, str], salt: str = "") -> str:
+    """Hash of a split's window paths (in order), their records' resume keys (``record -> key``) and ``salt``
+    (what a later stage that rewrote the windows depends on; empty: none, the hash of earlier outputs)."""
     items = [[r["path"], keys.get(r["record"], "")] for r in rows]
-    return hashlib.sha256(json.dumps([VERSION, items]).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps([VERSION, items, *([salt] if salt else [])]).encode()).hexdigest()[:16]
 
 
 def _scalar(mat: Mapping[str, Any], key: str, default: int = -1) -> int:
@@ -97,13 +106,14 @@ def _current(out: Path, split: str, key: str) -> bool:
 
 
 def write_packed(
-    out: Path, rows: Sequence[Mapping[str, Any]], keys: Mapping[str, str], progress: bool = False
+    out: Path, rows: Sequence[Mapping[str, Any]], keys: Mapping[str, str], progress: bool = False, salt: str = ""
 ) -> dict[str, list[int]]:
     """Write (or keep, when current) every split's packed array and index from the written ``.mat`` files.
 
     Args:
         rows: the run's window rows (``outputs.window_rows``: path, record, size, split), manifest order.
         keys: record -> resume key of its marker (a changed record re-packs its split).
+        salt: see :func:`fingerprint`.
 
     Returns:
         ``{split: [N, C, T]}``, the array shapes.
@@ -113,7 +123,7 @@ def write_packed(
     shapes = {}
     for split in SPLIT_NAMES:
         split_rows = [r for r in rows if r["split"] == split]
-        key = fingerprint(split_rows, keys)
+        key = fingerprint(split_rows, keys, salt)
         if not _current(out, split, key):
             index_path(out, split).unlink(missing_ok=True)
             _pack_split(out, split, split_rows, key)
@@ -123,6 +133,39 @@ def write_packed(
         if (path.name.endswith(".npy") and path.name not in referenced) or ".tmp" in path.name:
             path.unlink(missing_ok=True)  # superseded arrays and temporaries of killed runs
     return shapes
+
+
+def directory_rows(out: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The window rows (path, record, size, split; manifest order) and record resume keys of a written output
+    directory, from its manifests, ``windows.csv`` and markers (for a stage after the preprocessing run)."""
+    with open(out / "windows.csv", newline="") as fh:
+        record = {row["path"]: row["record"] for row in csv.DictReader(fh)}
+    rows: list[dict[str, Any]] = []
+    for split in SPLIT_NAMES:
+        for line in (out / f"{split}.tsv").read_text().splitlines()[1:]:
+            path, size = line.split("\t")[:2]
+            rows.append({"path": path, "record": record[path], "size": int(size), "split": split})
+    keys = {}
+    for name in sorted(set(record.values())):
+        marker = load_marker(out, name)
+        keys[name] = "" if marker is None else str(marker.get("key", ""))
+    return rows, keys
+
+
+def pack_directory(out: Path, salt: str) -> dict[str, list[int]]:
+    """:func:`write_packed` for a written output directory (:func:`directory_rows`) after a later stage
+    rewrote its windows; ``salt``: what that stage's rewrite depends on."""
+    rows, keys = directory_rows(out)
+    return write_packed(out, rows, keys, salt=salt)
+
+
+def remove_stale_indexes(out: Path, salt: str) -> None:
+    """Before a later stage rewrites the windows of a written directory: remove every index that will not be
+    current once they are rewritten (its fingerprint differs from :func:`pack_directory`'s with ``salt``)."""
+    rows, keys = directory_rows(out)
+    for split in SPLIT_NAMES:
+        if not _current(out, split, fingerprint([r for r in rows if r["split"] == split], keys, salt)):
+            index_path(out, split).unlink(missing_ok=True)
 
 
 def remove_indexes(out: Path) -> None:

@@ -135,12 +135,16 @@ def write_packed_outputs(
     out: Path, config: PreprocessConfig, rows: Sequence[dict[str, Any]], markers: Sequence[Mapping[str, Any]]
 ) -> dict[str, list[int]] | None:
     """``OUTPUT/packed/`` from the written windows with ``config.packed`` (:mod:`.packed`), else remove it.
+    With ``config.hybrid_channels`` too, nothing is packed here: the hybrid stage rewrites every window,
+    then packs (``features.hybrid_pipeline``), so the arrays are written once, with the hybrid rows.
 
     Returns:
-        ``{split: [N, C, T]}`` when packed, else None.
+        ``{split: [N, C, T]}`` when packed here, else None.
     """
     if not config.packed:
         packed.remove_packed(out)
+        return None
+    if config.hybrid_channels:
         return None
     return packed.write_packed(out, rows, {m["record"]: m["key"] for m in markers})
 

@@ -117,11 +117,9 @@ def test_killed_run_leaves_no_stale_index(tmp_path: Path, monkeypatch: pytest.Mo
     _assert_packed_equals_mat(out)
 
 
-def test_packed_option_and_its_conflict() -> None:
+def test_packed_option() -> None:
     assert config_from_args(["--input", "i", "--output", "o", "--packed"]).packed
     assert not config_from_args(["--input", "i", "--output", "o"]).packed
-    with pytest.raises(ValueError, match="--packed"):
-        PreprocessConfig(input="i", output="o", packed=True, hybrid_channels=True)
 
 
 def test_missing_index_is_a_clear_error(tmp_path: Path) -> None:
