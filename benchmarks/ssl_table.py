@@ -15,7 +15,9 @@ Stages (each skips work whose outputs exist under ``--out``, so a crash loses no
 5. embed     ``python -m physioclr_ext.evaluation embed`` of both checkpoints on each task's windows.
 6. probes    the ``linear-probe`` and ``knn`` protocols at n = ``--n`` labels per class (balanced) over
              ``--seeds``, and with all training labels.
-7. finetune  the ``few-shot`` protocol at ``--finetune-n`` labels per class, pretrained and from scratch.
+7. finetune  the ``few-shot`` protocol at ``--finetune-n`` labels per class, pretrained and from scratch;
+             with ``--finetune-head-init`` the head starts from a linear probe on the run's starting
+             encoder (LP-FT) and the scratch arm from the random-init checkpoint of stage 4.
 8. refs      ``features``: the neurokit2 vector of the PhysioCLR preprocessing (z-scored, PCA) with the
              linear probe; ``supervised``: the first method's architecture trained on all training labels.
 9. report    ``results.json``, ``results.md`` (one row per method and initialisation, random init right
@@ -176,6 +178,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=[],
         metavar="KEY=VALUE",
         help="fine-tuning config override for both arms, e.g. model.freeze_encoder_updates=50 or optimization.lr=[3e-4]",
+    )
+    p.add_argument(
+        "--finetune-head-init",
+        action="store_true",
+        help="LP-FT: each fine-tuning run's head starts from a linear probe on its starting encoder's embeddings "
+        "(few-shot --head-init probe); the random-init arm then starts from the probes' random-init checkpoint",
     )
     p.add_argument(
         "--references",
@@ -361,12 +369,14 @@ def _pretrain_one(args, method, base_checkpoint=None):
 
 
 def _override_tag(args) -> str:
-    """A folder suffix per set of fine-tuning overrides, so that runs with other settings are never reused."""
+    """A folder suffix per set of fine-tuning overrides and head initialisation, so that runs with other
+    settings are never reused (none for the defaults, what earlier runs wrote)."""
     import hashlib
 
-    if not args.finetune_override:
+    settings = [*args.finetune_override, *(["head_init=probe"] if args.finetune_head_init else [])]
+    if not settings:
         return ""
-    return "_" + hashlib.sha1("\n".join(args.finetune_override).encode()).hexdigest()[:8]
+    return "_" + hashlib.sha1("\n".join(settings).encode()).hexdigest()[:8]
 
 
 def stage_evaluate(args, methods, pretrained: dict, results: dict) -> None:
@@ -386,16 +396,23 @@ def _random_init_tag(args) -> str:
     return f"_seed{args.random_init_seed}" if args.random_init_seed else ""
 
 
+def _random_init(args, ckpt: str) -> str:
+    """The random-init checkpoint next to ``ckpt`` (made on first use): the probes' random arm and, with
+    ``--finetune-head-init``, the fine-tuning scratch arm's start."""
+    path = os.path.join(os.path.dirname(ckpt), f"checkpoint_random_init{_random_init_tag(args)}.pt")
+    return stages.random_init_checkpoint(ckpt, path, seed=args.random_init_seed)
+
+
+def _head_init_kwargs(args, ckpt: str) -> dict:
+    """``stages.few_shot``'s LP-FT arguments: the probe head in both arms, the scratch arm from the random init."""
+    if not args.finetune_head_init:
+        return {}
+    return {"head_init": True, "scratch_checkpoint": _random_init(args, ckpt)}
+
+
 def evaluate_method(args, method, ckpt: str, device: str, results: dict) -> None:
     """Stages 4-7 for one method: random init, embeddings, probes and few-shot fine-tuning per task."""
-    arms = {
-        "pretrained": ckpt,
-        "random": stages.random_init_checkpoint(
-            ckpt,
-            os.path.join(os.path.dirname(ckpt), f"checkpoint_random_init{_random_init_tag(args)}.pt"),
-            seed=args.random_init_seed,
-        ),
-    }
+    arms = {"pretrained": ckpt, "random": _random_init(args, ckpt)}
     contract_dir = os.path.join(args.out, "data", method.contract)
     for task_key in args.tasks:
         task = TASKS[task_key]
@@ -427,6 +444,7 @@ def evaluate_method(args, method, ckpt: str, device: str, results: dict) -> None
                 args.seeds,
                 args.finetune_updates,
                 args.finetune_override,
+                **_head_init_kwargs(args, ckpt),
             )
             if fs is None:
                 log(f"  {task_key}/{method.name}: few-shot not available for this task and model")
@@ -470,6 +488,7 @@ def stage_references(args, methods, pretrained: dict, results: dict) -> None:
             args.finetune_updates,
             args.finetune_override,
             balanced=False,
+            **_head_init_kwargs(args, pretrained[method.name]["checkpoint"]),
         )
         if fs is None:
             log(f"  supervised/{task_key}: not available for this task and model")
@@ -531,7 +550,12 @@ def report_header(args, methods, data_report, pool_report, pretrained) -> list:
         + (
             f"fine-tuning ({', '.join(args.finetune_methods)}) at n = {' '.join(map(str, args.finetune_n))} per "
             f"class, {args.finetune_updates} updates{', ' + ' '.join(args.finetune_override) if args.finetune_override else ''}, "
-            "random-init arm trained from scratch on the same windows"
+            + (
+                "head from a linear probe (LP-FT) on the starting encoder's embeddings of the run's training "
+                "windows in both arms, random-init arm fine-tuned from the random-init checkpoint on the same windows"
+                if args.finetune_head_init
+                else "random-init arm trained from scratch on the same windows"
+            )
             if args.finetune
             else "no fine-tuning"
         ),

@@ -505,10 +505,14 @@ def few_shot(
     updates: int,
     extra: Sequence[str] = (),
     balanced: bool = True,
+    head_init: bool = False,
+    scratch_checkpoint: Optional[str] = None,
 ) -> Optional[dict]:
     """``python -m physioclr_ext.evaluation few-shot`` at each ``n`` of ``ns`` labels per class (``n`` in all
-    without ``balanced``), pretrained and from scratch (the random-init arm); ``None`` where the
-    task's labels need a fine-tuning model the method's checkpoint does not have."""
+    without ``balanced``), pretrained and from scratch (the random-init arm: from ``scratch_checkpoint``
+    if given, else each seed's random weights); with ``head_init`` the head starts from a linear probe
+    (``--head-init probe``, LP-FT). ``None`` where the task's labels need a fine-tuning model the
+    method's checkpoint does not have."""
     from physioclr_ext.runners.checkpoints import checkpoint_finetune_config
 
     done = _read_json(os.path.join(out, "results.json"))
@@ -550,6 +554,8 @@ def few_shot(
         config_dir,
         "--seeds",
         *map(str, seeds),
+        *(["--head-init", "probe"] if head_init else []),
+        *(["--scratch-checkpoint", scratch_checkpoint] if scratch_checkpoint else []),
     ]
     for item in overrides:
         cmd += ["--override", item]

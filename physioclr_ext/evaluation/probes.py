@@ -95,6 +95,26 @@ def selection_score(y: np.ndarray, p: np.ndarray, task: TaskType) -> Tuple[str, 
     return "auroc", m["auroc"], m["balanced_accuracy"]
 
 
+def _select_probe(
+    train: XY, valid: XY, task: TaskType, Cs: Sequence[float], seed: int, n_classes: int
+) -> Tuple[StandardScaler, Any, Dict[str, Any]]:
+    """The scaler fit on ``train``, the model of the C that scores best on ``valid``, and the selection record."""
+    (xtr, ytr), (xva, yva) = train, valid
+    scaler = StandardScaler().fit(xtr)
+    xtr, xva = (scaler.transform(np.asarray(a, dtype=np.float64)) for a in (xtr, xva))
+    best: Optional[Tuple[Tuple[float, float], float, str, Any]] = None
+    scores: List[float] = []
+    for C in Cs:
+        model = _fit(xtr, ytr, task, C, seed)
+        name, primary, secondary = selection_score(yva, _proba(model, xva, task, n_classes), task)
+        scores.append(primary)
+        if best is None or (primary, secondary) > best[0]:
+            best = ((primary, secondary), C, name, model)
+    assert best is not None, "Cs must not be empty"
+    (primary, _), C, name, model = best
+    return scaler, model, {"best_C": C, "selection_metric": name, "valid_score": primary, "valid_scores": scores}
+
+
 def linear_probe(
     train: XY,
     valid: XY,
@@ -119,29 +139,88 @@ def linear_probe(
         (:func:`~physioclr_ext.evaluation.metrics.classification_metrics`);
         ``probabilities`` on test, (N,) for binary, else (N, K).
     """
-    (xtr, ytr), (xva, yva), (xte, yte) = train, valid, test
-    n_classes = n_classes_of(task, ytr, yva, yte)
-    scaler = StandardScaler().fit(xtr)
-    xtr, xva, xte = (scaler.transform(np.asarray(a, dtype=np.float64)) for a in (xtr, xva, xte))
-    best: Optional[Tuple[Tuple[float, float], float, str, Any]] = None
-    scores: List[float] = []
-    for C in Cs:
-        model = _fit(xtr, ytr, task, C, seed)
-        name, primary, secondary = selection_score(yva, _proba(model, xva, task, n_classes), task)
-        scores.append(primary)
-        if best is None or (primary, secondary) > best[0]:
-            best = ((primary, secondary), C, name, model)
-    assert best is not None, "Cs must not be empty"
-    (primary, _), C, name, model = best
-    p_test = _proba(model, xte, task, n_classes)
-    return {
-        "best_C": C,
-        "selection_metric": name,
-        "valid_score": primary,
-        "valid_scores": scores,
-        "metrics": classification_metrics(yte, p_test, task),
-        "probabilities": p_test,
-    }
+    xte, yte = test
+    n_classes = n_classes_of(task, train[1], valid[1], yte)
+    scaler, model, record = _select_probe(train, valid, task, Cs, seed, n_classes)
+    p_test = _proba(model, scaler.transform(np.asarray(xte, dtype=np.float64)), task, n_classes)
+    return {**record, "metrics": classification_metrics(yte, p_test, task), "probabilities": p_test}
+
+
+SATURATED_LOGIT = 1e4
+"""Logit of a probability the probe sets to exactly 0 or 1 (a class absent from its training labels):
+large enough that sigmoid and softmax round it to 0 or 1 in float32 and float64, finite for the optimiser."""
+
+
+def _binary_row(model: Any) -> Tuple[np.ndarray, float]:
+    """``(w (D_or_0,), b)`` of P(class 1) = sigmoid(w . x + b); a constant model has no weights."""
+    if isinstance(model, _Constant):
+        return np.zeros(0), SATURATED_LOGIT if model.value else -SATURATED_LOGIT
+    return model.coef_[0], float(model.intercept_[0])
+
+
+def _standardised_head(model: Any, task: TaskType, n_outputs: int, dim: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Head ``(W (K, D), b (K,))`` on standardised features whose logits give the model's probabilities."""
+    weight, bias = np.zeros((n_outputs, dim)), np.zeros(n_outputs)
+    if task in ("binary", "multilabel"):
+        for k, m in enumerate([model] if task == "binary" else model):
+            w, bias[k] = _binary_row(m)
+            weight[k, : len(w)] = w
+        return weight, bias
+    if isinstance(model, _Constant):  # one training class: probability 1 there, 0 elsewhere
+        bias[:] = -SATURATED_LOGIT
+        bias[model.value] = 0.0
+        return weight, bias
+    classes = model.classes_.astype(int)
+    bias[:] = -SATURATED_LOGIT  # classes absent from training get probability 0, as in linear_probe
+    if len(classes) == 2:  # a binary fit: softmax([0, d]) = [1 - sigmoid(d), sigmoid(d)]
+        bias[classes[0]] = 0.0
+        weight[classes[1]], bias[classes[1]] = model.coef_[0], model.intercept_[0]
+    else:  # multinomial: predict_proba is the softmax of the decision function
+        weight[classes], bias[classes] = model.coef_, model.intercept_
+    return weight, bias
+
+
+def probe_head(
+    train: XY,
+    valid: XY,
+    task: TaskType,
+    Cs: Sequence[float] = DEFAULT_CS,
+    seed: int = 0,
+    n_outputs: Optional[int] = None,
+) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
+    """The :func:`linear_probe` classifier as a linear head on the raw embeddings (LP-FT).
+
+    Fits the probe exactly as :func:`linear_probe` does (standardised features, balanced
+    class weights, C chosen on ``valid``) and folds the standardisation into the weights
+    (``w' = w / sigma``, ``b' = b - sum(w * mu / sigma)``; a constant feature has sigma 1, as
+    in ``StandardScaler``), so that the head's logits on raw embeddings give the probe's
+    probabilities: binary, one logit (sigmoid); multiclass, ``K`` logits (softmax);
+    multilabel, one logit per label (sigmoid). Initialising a fine-tuned classifier's head
+    with it, then fine-tuning, is LP-FT (Kumar et al., "Fine-Tuning can Distort Pretrained
+    Features and Underperform Out-of-Distribution", ICLR 2022).
+
+    Args:
+        train, valid: ``(x (N, D), y)`` as for :func:`linear_probe`.
+        n_outputs: head rows for multiclass (default: max class in ``train``/``valid`` + 1).
+
+    Returns:
+        ``weight`` (K, D) and ``bias`` (K,) in float64 (K = 1 for binary, the number of
+        classes or labels otherwise) and the selection record of :func:`linear_probe`
+        (``best_C``, ``selection_metric``, ``valid_score``, ``valid_scores``).
+
+    Example:
+        >>> w, b, info = probe_head((x_tr, y_tr), (x_va, y_va), "binary")
+        >>> p = 1 / (1 + np.exp(-(x_te @ w.T + b)[:, 0]))  # linear_probe's test probabilities
+    """
+    n_classes = n_classes_of(task, train[1], valid[1])
+    if n_outputs is not None and task == "multiclass":
+        if n_outputs < n_classes:
+            raise ValueError(f"n_outputs={n_outputs} is fewer than the {n_classes} classes in the labels")
+        n_classes = n_outputs
+    scaler, model, record = _select_probe(train, valid, task, Cs, seed, n_classes)
+    weight, bias = _standardised_head(model, task, n_classes, len(scaler.scale_))
+    weight = weight / scaler.scale_
+    return weight, bias - weight @ scaler.mean_, record
 
 
 def _l2_normalise(x: np.ndarray) -> np.ndarray:

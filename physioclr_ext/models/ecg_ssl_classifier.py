@@ -9,12 +9,14 @@ fairseq-signals' ``ecg_classification`` task and its criteria.
 The pretrained model's configuration is stored in ``pretrained_model_cfg`` at the first
 build, so the fine-tuned checkpoint rebuilds itself without ``model_path`` (as inference does).
 ``no_pretrained_weights`` keeps the architecture and starts from random weights (the
-from-scratch baseline).
+from-scratch baseline). ``head_init`` starts the head from given weights, e.g. a linear probe's
+(:func:`physioclr_ext.evaluation.probes.probe_head`; LP-FT, Kumar et al., ICLR 2022).
 """
 
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
+import numpy as np
 import torch
 from fairseq_signals.dataclass import Dataclass
 from fairseq_signals.models import BaseModel, build_model, register_model
@@ -50,6 +52,13 @@ class ECGSSLClassifierConfig(Dataclass):
         },
     )
     final_dropout: float = field(default=0.0, metadata={"help": "dropout before the head"})
+    head_init: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "an .npz with weight (num_labels, D) and bias (num_labels,) copied into the head at the first "
+            "build (with model_path), e.g. a linear probe's head for LP-FT; a rebuilt checkpoint keeps its own head"
+        },
+    )
     pretrained_model_cfg: Any = field(
         default=None,
         metadata={"help": "filled from model_path at the first build; lets the fine-tuned checkpoint rebuild itself"},
@@ -89,7 +98,32 @@ class ECGSSLClassifier(BaseModel):
         encoder = build_model(encoder_cfg, task)
         if state is not None and not cfg.no_pretrained_weights:
             encoder.load_state_dict(state["model"], strict=True)
-        return cls(cfg, encoder, encoder_dim(encoder, OmegaConf.to_container(encoder_cfg)))
+        model = cls(cfg, encoder, encoder_dim(encoder, OmegaConf.to_container(encoder_cfg)))
+        if state is not None and cfg.head_init:  # not on a rebuild: the checkpoint's state holds the head
+            model.load_head(cfg.head_init)
+        return model
+
+    def load_head(self, path: str) -> None:
+        """Copy ``weight`` (num_labels, D) and ``bias`` (num_labels,) from the ``.npz`` at ``path`` into the head.
+
+        Raises:
+            ValueError: the file cannot be read, lacks a key, or holds arrays of other shapes.
+        """
+        expected = {"weight": tuple(self.head.weight.shape), "bias": tuple(self.head.bias.shape)}
+        try:
+            with np.load(path) as saved:
+                arrays = {key: saved[key] for key in expected if key in saved.files}
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"model.head_init={path}: cannot read it as an .npz ({exc})") from None
+        shapes = {key: tuple(a.shape) for key, a in arrays.items()}
+        if shapes != expected:
+            raise ValueError(
+                f"model.head_init={path}: needs weight {expected['weight']} and bias {expected['bias']} "
+                f"(num_labels, embedding size), found {shapes or 'neither'}"
+            )
+        with torch.no_grad():
+            for key, param in (("weight", self.head.weight), ("bias", self.head.bias)):
+                param.copy_(torch.as_tensor(arrays[key], dtype=param.dtype))
 
     def set_num_updates(self, num_updates: int) -> None:
         super().set_num_updates(num_updates)

@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 COMMANDS = ("embed", "reconstruct", "few-shot", "repeated", "codebook")
 
@@ -56,6 +56,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 5 seeds from --seed")
             p.add_argument("--balanced", action="store_true", help="n examples per class")
             p.add_argument("--no-scratch", action="store_true", help="skip the from-scratch baseline")
+            p.add_argument(
+                "--head-init",
+                choices=["probe"],
+                default=None,
+                help="probe: start each run's head from a linear probe on its starting encoder's embeddings of "
+                "its training windows, C chosen on valid (LP-FT); the scratch arm then needs --scratch-checkpoint",
+            )
+            p.add_argument(
+                "--scratch-checkpoint",
+                default=None,
+                metavar="PT",
+                help="the scratch arm starts from this checkpoint (a random initialisation of the same "
+                "architecture) instead of each seed's own random weights",
+            )
         else:
             p.add_argument("--checkpoint", default=None, help="pretrained checkpoint used in every repeat")
             p.add_argument("--repeats", type=int, default=5)
@@ -154,6 +168,14 @@ def _write(args: argparse.Namespace, runs: Dict[str, List[dict]], meta: dict) ->
     write_run_results(args.out, runs, {"command": command_line(), "data": os.path.abspath(args.data), **meta})
 
 
+def _scratch_meta(path: Optional[str]) -> dict:
+    from physioclr_ext.evaluation.results import file_sha256
+
+    if not path:
+        return {"scratch_checkpoint": None}
+    return {"scratch_checkpoint": os.path.abspath(path), "scratch_checkpoint_sha256": file_sha256(path)}
+
+
 def preflight(args: argparse.Namespace) -> None:
     """Check what a command needs before it imports fairseq-signals or starts a run: fairseq-signals
     itself, the checkpoint file (a pretrained one for ``few-shot``/``repeated``), the data directory and
@@ -173,6 +195,8 @@ def preflight(args: argparse.Namespace) -> None:
             check_pretrained(checkpoint)
         elif checkpoint:  # unpickled once more here so that a corrupt file is one line, not a traceback
             read_checkpoint(checkpoint)
+        if args.command == "few-shot":
+            _check_head_init(args)
         if args.command == "embed":
             check_data_dir(args.data, args.subsets)
         elif args.command in ("reconstruct", "codebook"):
@@ -189,6 +213,19 @@ def preflight(args: argparse.Namespace) -> None:
             f"'{args.command}' needs fairseq-signals, which does not import here ({reason.splitlines()[0]}); "
             "install it (see the README, 'Installation') or run in its environment"
         )
+
+
+def _check_head_init(args: argparse.Namespace) -> None:
+    """``--head-init`` with the scratch arm needs ``--scratch-checkpoint``, which must be a readable checkpoint."""
+    from physioclr_ext.runners.checkpoints import read_checkpoint
+
+    if args.head_init and not args.no_scratch and not args.scratch_checkpoint:
+        raise UsageError(
+            "--head-init probe fits the probe on the encoder each run starts from: give the scratch arm's "
+            "--scratch-checkpoint (a random initialisation of the architecture) or --no-scratch"
+        )
+    if args.scratch_checkpoint:
+        read_checkpoint(args.scratch_checkpoint)
 
 
 def _check_shape(args: argparse.Namespace) -> None:
@@ -267,6 +304,8 @@ def _execute(args: argparse.Namespace) -> int:
             _spec(args),
             balanced=args.balanced,
             scratch=not args.no_scratch,
+            head_init=args.head_init == "probe",
+            scratch_checkpoint=args.scratch_checkpoint,
         )
         _write(
             args,
@@ -278,6 +317,8 @@ def _execute(args: argparse.Namespace) -> int:
                 "split": "as preprocessed",
                 "checkpoint": os.path.abspath(args.checkpoint),
                 "checkpoint_sha256": file_sha256(args.checkpoint),
+                "head_init": args.head_init,
+                **_scratch_meta(args.scratch_checkpoint),
             },
         )
         return 0

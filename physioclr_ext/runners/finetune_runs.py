@@ -8,7 +8,8 @@ skipped on a re-run, so an interrupted protocol resumes where it stopped.
 
 * :func:`few_shot`: exactly ``n`` labelled training windows (optionally ``n`` per
   class) per seed, fine-tuned from a pretrained checkpoint and, on the same windows,
-  the same architecture from scratch.
+  the same architecture from scratch; optionally with the head initialised from a
+  linear probe on each run's starting encoder (LP-FT).
 * :func:`repeated`: ``K`` times, a new patient split of all windows into
   train/valid/test; optionally a fresh pretraining on the training patients of that
   repeat only, so validation and test patients never reach pretraining.
@@ -24,11 +25,11 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from physioclr_ext.evaluation.metrics import classification_metrics, infer_task_type, probabilities
+from physioclr_ext.evaluation.metrics import TaskType, classification_metrics, infer_task_type, probabilities
 from physioclr_ext.evaluation.predictions import Manifest, load_window_metadata
 
 # <repo>/configs (this file is <repo>/physioclr_ext/runners/finetune_runs.py)
@@ -135,9 +136,11 @@ def finetune(
     num_labels: int,
     weights: Optional[List[float]] = None,
     scratch: bool = False,
+    head_init: Optional[str] = None,
 ) -> str:
     """Fine-tune (or, with ``scratch``, train the same architecture from random
-    weights) on ``data_dir``; returns the path of ``checkpoint_best.pt``."""
+    weights) on ``data_dir``, the head starting from the ``.npz`` at ``head_init`` if given;
+    returns the path of ``checkpoint_best.pt``."""
     if checkpoint is None:
         raise ValueError("fine-tuning needs a pretrained checkpoint (give --checkpoint or --pretrain-config)")
     config_path = os.path.join(spec.config_dir, spec.config_name + ".yaml")
@@ -151,6 +154,8 @@ def finetune(
     ]
     if scratch:
         ours.append("model.no_pretrained_weights=true")
+    if head_init is not None:
+        ours.append(head_init_override(config_path, head_init))
     if weights is not None:
         ours.append("criterion.pos_weight=[" + ",".join(f"{w:.6g}" for w in weights) + "]")
     overrides = merge_overrides(SCHEDULE_DEFAULTS, architecture_of(checkpoint, config_path), ours, spec.overrides)
@@ -161,6 +166,23 @@ def finetune(
     if not os.path.exists(best):
         raise RuntimeError(f"no {best}: the run never validated (see {out_dir}/train.log)")
     return best
+
+
+def head_init_override(config_path: str, path: str) -> str:
+    """The override that gives ``ecg_ssl_classifier`` the head at ``path`` (appended where the config lacks the key).
+
+    Raises:
+        ValueError: the config's model is not ``ecg_ssl_classifier``, the one model with ``head_init``.
+    """
+    from physioclr_ext.runners.checkpoints import yaml_model_section
+
+    model = yaml_model_section(config_path)
+    if model.get("_name") != "ecg_ssl_classifier":
+        raise ValueError(
+            f"a head initialised from a linear probe needs the ecg_ssl_classifier model; {config_path} "
+            f"fine-tunes {model.get('_name')}"
+        )
+    return ("" if "head_init" in model else "+") + f"model.head_init={path}"
 
 
 def pretrain(spec: TrainSpec, data_dir: str, out_dir: str, seed: int) -> str:
@@ -256,26 +278,50 @@ def few_shot(
     balanced: bool = False,
     scratch: bool = True,
     progress: bool = True,
+    head_init: bool = False,
+    scratch_checkpoint: Optional[str] = None,
 ) -> Dict[str, List[dict]]:
     """Fine-tune with exactly ``n`` labelled training windows per seed; returns the per-run
-    metrics grouped by setting ``"n=<n>/pretrained"`` and ``"n=<n>/scratch"``."""
+    metrics grouped by setting ``"n=<n>/pretrained"`` and ``"n=<n>/scratch"``.
+
+    The scratch arm starts from ``scratch_checkpoint`` (a random initialisation of the same
+    architecture) if given, else from the run seed's own random weights
+    (``model.no_pretrained_weights``). With ``head_init`` each run first fits
+    :func:`~physioclr_ext.evaluation.probes.probe_head` on its starting encoder's embeddings of its
+    training and validation windows and starts the head there (LP-FT, Kumar et al., ICLR 2022);
+    the scratch arm then needs ``scratch_checkpoint``, whose encoder is the one fine-tuned.
+    """
     from tqdm import tqdm
 
     from physioclr_ext.evaluation.sampling import n_shot_indices
 
+    if head_init and scratch and scratch_checkpoint is None:
+        raise ValueError(
+            "head_init with the scratch arm needs scratch_checkpoint (a random initialisation saved as a "
+            "checkpoint, e.g. benchmarks/ssl_table/stages.random_init_checkpoint): the probe is fit on the "
+            "encoder the run starts from"
+        )
     # Hydra changes the working directory of each run: every path it gets is absolute.
     data, checkpoint, out = (os.path.abspath(p) for p in (data, checkpoint, out))
+    scratch_checkpoint = os.path.abspath(scratch_checkpoint) if scratch_checkpoint else None
     spec = fit_to_data(spec, data, checkpoint)  # the run directories hold manifests only
+    if head_init:  # before any run: the fine-tuning model must take a head
+        head_init_override(os.path.join(spec.config_dir, spec.config_name + ".yaml"), "")
     windows = Windows.read(data)
     train = np.flatnonzero(windows.split == "train")
     num_labels = windows.labels.shape[1] if windows.labels.shape[1] > 1 else _n_outputs(windows.labels)
     kinds = ["pretrained", "scratch"] if scratch else ["pretrained"]
     jobs = [(n, s, k) for n in ns for s in seeds for k in kinds]
+    valid_embeddings: Dict[str, np.ndarray] = {}  # per starting checkpoint: every run shares the valid split
     results: Dict[str, List[dict]] = {}
     for n, seed, kind in tqdm(jobs, desc="few-shot runs", disable=not progress):
         run_dir = os.path.join(out, f"n{n}", f"seed{seed}", kind)
+        start = scratch_checkpoint if kind == "scratch" and scratch_checkpoint else checkpoint
+        from_random = kind == "scratch" and scratch_checkpoint is None
         record = _load_run(os.path.join(run_dir, "metrics.json"))
-        if record is None:
+        if record is not None:
+            _check_same_start(record, run_dir, head_init, None if kind == "pretrained" else scratch_checkpoint)
+        else:
             chosen = train[n_shot_indices(_class_labels(windows.labels[train]), n, seed, balanced)]
             data_dir = write_data_dir(
                 os.path.join(run_dir, "data"),
@@ -288,7 +334,9 @@ def few_shot(
                 windows.sizes,
             )
             weights = pos_weight(windows.labels[chosen]) if num_labels == windows.labels.shape[1] else None
-            best = finetune(spec, data_dir, run_dir, checkpoint, seed, num_labels, weights, scratch=kind == "scratch")
+            head = write_probe_head(start, data_dir, run_dir, num_labels, seed, valid_embeddings) if head_init else None
+            head_path = head["path"] if head else None
+            best = finetune(spec, data_dir, run_dir, start, seed, num_labels, weights, from_random, head_path)
             record = {
                 "n": n,
                 "seed": seed,
@@ -296,10 +344,65 @@ def few_shot(
                 "train_windows": len(chosen),
                 "metrics": score(best, data_dir),
             }
+            if kind == "scratch" and scratch_checkpoint:
+                record["scratch_checkpoint"] = scratch_checkpoint
+            if head is not None:
+                record["head_init"] = {k: v for k, v in head.items() if k != "path"}
             _save_run(os.path.join(run_dir, "metrics.json"), record)
             os.remove(best)  # keep disk use flat over many runs
         results.setdefault(f"n={n}/{kind}", []).append(record)
     return results
+
+
+def _check_same_start(record: dict, run_dir: str, head_init: bool, scratch_checkpoint: Optional[str]) -> None:
+    """A finished run is reused only if it started as asked (same head initialisation and scratch weights)."""
+    found = (record.get("head_init") is not None, record.get("scratch_checkpoint"))
+    if found != (head_init, scratch_checkpoint):
+        raise ValueError(
+            f"{run_dir}/metrics.json: a finished run with head_init={found[0]}, scratch_checkpoint={found[1]}, "
+            f"not head_init={head_init}, scratch_checkpoint={scratch_checkpoint}; give another output directory"
+        )
+
+
+def write_probe_head(
+    checkpoint: str,
+    data_dir: str,
+    run_dir: str,
+    num_labels: int,
+    seed: int,
+    valid_cache: Optional[Dict[str, np.ndarray]] = None,
+) -> Dict[str, Any]:
+    """Fit :func:`~physioclr_ext.evaluation.probes.probe_head` on ``checkpoint``'s pooled embeddings of
+    ``data_dir``'s train and valid windows and save it as ``run_dir/head_init.npz`` (what ``model.head_init`` reads).
+
+    ``valid_cache`` (keyed by checkpoint) spares embedding the same validation windows in every run.
+    Returns the probe's selection record with ``path``.
+    """
+    from physioclr_ext.evaluation.probes import probe_head
+    from physioclr_ext.runners.extract_embeddings import load_checkpoint, run_subset
+
+    loaded = load_checkpoint(checkpoint, data_dir)
+    x_train = run_subset(loaded, "train", "embed", progress=False)
+    cache = valid_cache if valid_cache is not None else {}
+    if checkpoint not in cache:
+        cache[checkpoint] = run_subset(loaded, "valid", "embed", progress=False)
+    (y_train, y_valid), task = _probe_targets(data_dir, num_labels)
+    weight, bias, info = probe_head(
+        (x_train, y_train), (cache[checkpoint], y_valid), task, seed=seed, n_outputs=num_labels
+    )
+    path = os.path.join(run_dir, "head_init.npz")
+    np.savez(path, weight=weight.astype(np.float32), bias=bias.astype(np.float32))
+    return {"path": path, "checkpoint": checkpoint, "task": task, **info}
+
+
+def _probe_targets(data_dir: str, num_labels: int) -> Tuple[Tuple[np.ndarray, np.ndarray], TaskType]:
+    """The train and valid labels of ``data_dir`` in the probes' convention, and the task of a ``num_labels`` head."""
+    labels = [load_window_metadata(Manifest.read(os.path.join(data_dir, f"{s}.tsv")))[0] for s in ("train", "valid")]
+    task = infer_task_type(labels[0], num_labels)
+    if task == "multilabel":
+        return (labels[0], labels[1]), task
+    cast = (lambda a: a[:, 0].astype(np.int64)) if task == "multiclass" else (lambda a: a[:, 0])
+    return (cast(labels[0]), cast(labels[1])), task
 
 
 def _class_labels(labels: np.ndarray) -> np.ndarray:

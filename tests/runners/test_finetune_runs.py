@@ -66,3 +66,44 @@ def test_repo_configs_is_the_repository_config_folder():
 
     for stage, name in (("pretraining", "physioclr_tiny"), ("finetuning", "ecg_ssl_classifier_tiny")):
         assert os.path.isfile(os.path.join(REPO_CONFIGS, stage, f"{name}.yaml"))
+
+
+def test_few_shot_head_init_needs_the_scratch_arms_checkpoint(tmp_path):
+    from physioclr_ext.runners.finetune_runs import TrainSpec, few_shot
+
+    with pytest.raises(ValueError, match="scratch_checkpoint"):
+        few_shot(str(tmp_path), "pt.pt", str(tmp_path / "o"), [2], [0], TrainSpec(), head_init=True)
+
+
+def test_finished_runs_are_reused_only_with_the_same_start(tmp_path):
+    from physioclr_ext.runners.finetune_runs import _check_same_start
+
+    plain, lpft = {"n": 2}, {"n": 2, "head_init": {"best_C": 1.0}, "scratch_checkpoint": "/r.pt"}
+    _check_same_start(plain, "run", False, None)
+    _check_same_start(lpft, "run", True, "/r.pt")
+    for record, head, scratch in ((plain, True, None), (plain, False, "/r.pt"), (lpft, True, "/other.pt")):
+        with pytest.raises(ValueError, match="run/metrics.json: a finished run"):
+            _check_same_start(record, "run", head, scratch)
+
+
+def test_probe_targets_follow_the_head_width(tmp_path):
+    from physioclr_ext.runners.finetune_runs import _probe_targets
+
+    _windows(tmp_path)
+    (y_train, y_valid), task = _probe_targets(str(tmp_path), 1)
+    assert task == "binary" and y_train.tolist() == [0, 1] and y_valid.tolist() == [0, 1]
+    (y_train, _), task = _probe_targets(str(tmp_path), 3)
+    assert task == "multiclass" and y_train.dtype == np.int64
+
+
+def test_head_init_override_appends_the_key_and_needs_ecg_ssl_classifier(tmp_path):
+    from physioclr_ext.runners.finetune_runs import REPO_CONFIGS, head_init_override
+
+    ours = os.path.join(REPO_CONFIGS, "finetuning", "ecg_ssl_classifier_tiny.yaml")
+    assert head_init_override(ours, "/r/h.npz") == "+model.head_init=/r/h.npz"
+    listed = tmp_path / "listed.yaml"
+    listed.write_text("model:\n  _name: ecg_ssl_classifier\n  head_init: null\n")
+    assert head_init_override(str(listed), "/r/h.npz") == "model.head_init=/r/h.npz"
+    theirs = os.path.join(REPO_CONFIGS, "finetuning", "ecg_transformer_classifier_tiny.yaml")
+    with pytest.raises(ValueError, match="needs the ecg_ssl_classifier model.*ecg_transformer_classifier"):
+        head_init_override(theirs, "/r/h.npz")
