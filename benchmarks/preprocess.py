@@ -15,7 +15,9 @@ records, windows, wall-clock seconds and records per second.
 (``PYTHONPATH`` = the copy, imports not timed) writing to the same output folder, the two alternate
 ``--repeats`` times, and the table gives the median wall-clock and CPU seconds (the run's process and its
 workers: less sensitive to other jobs on a shared machine than the wall clock), the ratio of the medians
-and whether the two wrote the same bytes (SHA-256 of every output file, compared on the first repeat).
+and whether the two wrote the same bytes (SHA-256 of every output file, compared on the first repeat). The
+previous run's output is removed just before each run, or with ``--fresh-output`` moved aside and removed after
+the last run (each run then writes into a new folder, as a first run does: see :func:`timed_run`).
 
 ``--feature-passes`` times, the same way, preprocessing with the feature stage (``--features``) in two passes
 (``run``, then ``extract_directory`` re-reading and re-filtering every record: the entry point before issue 14)
@@ -66,7 +68,7 @@ def two_pass(config):
 def cpu():
     return sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
 cpu0, start = cpu(), time.perf_counter()
-summary = {"run": run, "two-pass": two_pass, "one-pass": preprocess_and_extract}[mode](config)
+summary = run(config) if mode == "run" else two_pass(config) if mode == "two-pass" else preprocess_and_extract(config)
 seconds, cpu_seconds = time.perf_counter() - start, cpu() - cpu0
 windows = sum(s["windows"] for s in summary["splits"].values())
 print(json.dumps({"records": summary["records"]["succeeded"], "failed": summary["records"]["failed"],
@@ -99,6 +101,13 @@ def parse_args() -> argparse.Namespace:
         help="time --features in two passes (re-reading every record) against one (in the workers)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each variant (median)")
+    parser.add_argument(
+        "--fresh-output",
+        action="store_true",
+        help="move the previous run's output aside (removed after the last run, which can take minutes: the "
+        "files are on disk by then) instead of removing it just before the next run, so that each run writes "
+        "into a new folder as a first run does (see timed_run)",
+    )
     return parser.parse_args()
 
 
@@ -134,14 +143,31 @@ def timed_run(
     package_root: Path, source: Path, out: Path, args: argparse.Namespace, mode: str = "run"
 ) -> dict[str, Any]:
     """One run (``mode`` as in ``_CHILD``) of the copy of the package under ``package_root`` in a fresh process
-    (``out`` emptied first)."""
-    shutil.rmtree(out, ignore_errors=True)
+    into an empty ``out``: the previous run's ``out`` is removed first, or with ``--fresh-output`` moved aside
+    (removed by :func:`remove_set_aside` after the last run).
+
+    Why ``--fresh-output``: on ext4 without a journal (``__ext4_new_inode`` -> ``recently_deleted``) creating a
+    file skips every inode freed in the last 60 s (up to 360 s), so a run that creates 17,297 files just after
+    the previous run deleted as many pays CPU seconds of inode search in the kernel (measured: 17,297 empty
+    files in 0.45 s of system time on a settled file system, 7.0 s just after deleting 17,297) that a first
+    run into a new folder does not, and that depends on what the run before left behind.
+    """
+    if not args.fresh_output:
+        shutil.rmtree(out, ignore_errors=True)
+    elif out.exists():
+        out.rename(out.with_name(f"{out.name}.set-aside-{time.time_ns()}"))
     env = {**os.environ, "PYTHONPATH": str(package_root)}
     command = [sys.executable, "-c", _CHILD, str(source), str(out), str(args.workers), args.preset or "-", mode]
     proc = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
     if proc.returncode != 0:
         raise RuntimeError(f"run of {package_root} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def remove_set_aside(out: Path) -> None:
+    """Remove the earlier runs' outputs that :func:`timed_run` moved aside."""
+    for old in out.parent.glob(f"{out.name}.set-aside-*"):
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -175,6 +201,7 @@ def compare(name: str, source: Path, out: Path, args: argparse.Namespace) -> lis
             )
             if label not in digests:
                 digests[label] = digest(out)
+    remove_set_aside(out)
     first, second = (digests[label] for label in copies)
     same = first == second
     if not same:

@@ -16,16 +16,17 @@ NORMALIZE_CHOICES = ("per_lead", "per_sample", "none")
 CONSTANT_STD = 1e-6
 
 
-def fill_nan(x: np.ndarray) -> np.ndarray:
+def fill_nan(x: np.ndarray, copy: bool = True) -> np.ndarray:
     """Linearly interpolate NaNs along time, holding the edge values.
 
     Args:
         x: ``(L, T)`` signal. A row that is entirely NaN becomes zeros.
+        copy: ``False`` fills a float64 ``x`` in place (and returns it), e.g. a fresh selection of rows.
 
     Returns:
-        ``(L, T)`` copy without NaN.
+        ``(L, T)`` copy without NaN (``x`` itself with ``copy=False`` when it is float64).
     """
-    out = np.array(x, dtype=np.float64, copy=True)
+    out = np.array(x, dtype=np.float64, copy=True) if copy else np.asarray(x, dtype=np.float64)
     t = np.arange(out.shape[1])
     for row in out:
         bad = np.isnan(row)
@@ -57,8 +58,10 @@ def bandpass(
     if not 0 < low < high < fs / 2:
         raise ValueError(f"band {low}-{high} Hz is not inside (0, {fs / 2}) Hz for fs={fs}")
     sos = sps.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
+    if rows is None:  # sosfiltfilt returns a new array: no copy of x needed
+        return np.asarray(sps.sosfiltfilt(sos, np.asarray(x, dtype=np.float64), axis=-1), dtype=np.float64)
     out = np.array(x, dtype=np.float64, copy=True)
-    selected = np.ones(out.shape[0], dtype=bool) if rows is None else np.asarray(rows, bool)
+    selected = np.asarray(rows, bool)
     if selected.any():
         out[selected] = sps.sosfiltfilt(sos, out[selected], axis=-1)
     return out
@@ -121,20 +124,21 @@ def normalize(x: np.ndarray, mode: str, present: np.ndarray | None = None) -> np
     return out
 
 
-def normalize_batch(x: np.ndarray, mode: str) -> np.ndarray:
+def normalize_batch(x: np.ndarray, mode: str, copy: bool = True) -> np.ndarray:
     """Normalise a batch of windows whose leads are all real: equal, bit for bit, to
     ``np.stack([normalize(w, mode) for w in x])`` (the same reductions along the same contiguous axes).
 
     Args:
         x: ``(N, L, T)`` windows.
         mode: as in :func:`normalize`.
+        copy: ``False`` normalises a C-contiguous float64 ``x`` in place (and returns it).
 
     Returns:
-        ``(N, L, T)`` float64 normalised copy.
+        ``(N, L, T)`` float64 normalised copy (``x`` itself with ``copy=False`` when it is C-contiguous float64).
     """
     if mode not in NORMALIZE_CHOICES:
         raise ValueError(f"normalize must be one of {NORMALIZE_CHOICES}, got {mode!r}")
-    out = np.array(x, dtype=np.float64, copy=True, order="C")
+    out = np.array(x, dtype=np.float64, copy=True, order="C") if copy else np.ascontiguousarray(x, dtype=np.float64)
     if mode == "none" or out.size == 0:
         return out
     axes = (-1,) if mode == "per_lead" else (-2, -1)

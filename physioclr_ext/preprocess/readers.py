@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import mitformat
 from .labels import LUDB_RHYTHMS, SNOMED_TO_NAME, clean_statement, map_snomed
 from .leads import CANONICAL_LEADS, parse_lead_map, resolve_lead_names
 
@@ -255,20 +256,34 @@ def read_record(
     """
     if ref.format in ("npy_samples", "npy_classes"):
         return _read_npy(ref, npy_fs, npy_leads, npy_unnamed)
+    check_wfdb_files(ref.path)
+    record = _read_wfdb_signal(ref)
+    if with_beats:
+        annotations = mitformat.read_annotations(ref.path, "atr")
+        if annotations is None:
+            import wfdb
+
+            ann = wfdb.rdann(ref.path, "atr")
+            annotations = np.asarray(ann.sample, dtype=np.int64), list(ann.symbol)
+        order = np.argsort(annotations[0], kind="stable")
+        record.beat_samples = annotations[0][order]
+        record.beat_symbols = [annotations[1][i] for i in order]
+    return record
+
+
+def _read_wfdb_signal(ref: RecordRef) -> Record:
+    """The record's signal in mV: format 212 with numpy (:mod:`.mitformat`, the same numbers), else wfdb."""
+    fast = mitformat.read_212(ref.path)
+    if fast is not None:  # always in mV
+        signal, names, fs = fast
+        return Record(ref.record_id, signal, names, float(fs))
     import wfdb
 
-    check_wfdb_files(ref.path)
     rec = wfdb.rdrecord(ref.path)
     if rec.p_signal is None or rec.p_signal.ndim != 2:
         raise ValueError("wrong shape: no 2-D physical signal")
     scale = np.array([_UNIT_SCALE.get((u or "mV").strip().lower(), 1.0) for u in rec.units])
-    record = Record(ref.record_id, (rec.p_signal * scale).T.astype(np.float64), list(rec.sig_name), float(rec.fs))
-    if with_beats:
-        ann = wfdb.rdann(ref.path, "atr")
-        order = np.argsort(ann.sample, kind="stable")
-        record.beat_samples = np.asarray(ann.sample, dtype=np.int64)[order]
-        record.beat_symbols = [ann.symbol[i] for i in order]
-    return record
+    return Record(ref.record_id, (rec.p_signal * scale).T.astype(np.float64), list(rec.sig_name), float(rec.fs))
 
 
 def _read_npy(ref: RecordRef, fs: float | None, leads: Sequence[str] | None, unnamed: bool = False) -> Record:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 QUALITY_REASONS = ("nan", "flat", "saturated")
 
@@ -99,3 +101,47 @@ def quality_flags(raw: np.ndarray, present: np.ndarray, thresholds: QualityThres
         if stuck > thresholds.saturation:
             flags.add("saturated")
     return sorted(flags)
+
+
+FLAG_CHUNK = 512
+"""Windows of one lead gathered at once by :func:`quality_flags_batch` (bounds its memory)."""
+
+
+def quality_flags_batch(
+    raw: np.ndarray, present: np.ndarray, bounds: Sequence[tuple[int, int]], thresholds: QualityThresholds
+) -> list[list[str]]:
+    """``[quality_flags(raw[:, lo:hi], present, thresholds) for lo, hi in bounds]``, with numpy over all the
+    windows of each lead at once where they have one length and finite samples (the same comparisons on the
+    same numbers); any other window goes through :func:`quality_flags`.
+
+    Args:
+        raw: ``(L, T)`` lead-selected raw signal.
+        bounds: ``(lo, hi)`` raw sample span of each window.
+    """
+    rows = np.flatnonzero(np.asarray(present, bool))
+    lengths = {hi - lo for lo, hi in bounds}
+    width = lengths.pop() if len(lengths) == 1 else 0
+    if width <= 0 or rows.size == 0:
+        return [quality_flags(raw[:, lo:hi], present, thresholds) for lo, hi in bounds]
+    starts = np.asarray([lo for lo, _ in bounds], dtype=np.int64)
+    flat = np.zeros(len(bounds), dtype=bool)
+    saturated = np.zeros(len(bounds), dtype=bool)
+    irregular = np.zeros(len(bounds), dtype=bool)  # a non-finite sample: left to quality_flags
+    for row in rows:
+        spans = sliding_window_view(raw[row], width)
+        for first in range(0, len(bounds), FLAG_CHUNK):
+            part = slice(first, first + FLAG_CHUNK)
+            windows = spans[starts[part]]  # (k, width)
+            lo, hi = windows.min(axis=1), windows.max(axis=1)
+            irregular[part] |= ~(np.isfinite(lo) & np.isfinite(hi))
+            with np.errstate(invalid="ignore"):  # inf - inf in irregular windows, recomputed below
+                is_flat = hi - lo < thresholds.flat
+            stuck = np.count_nonzero((windows == lo[:, None]) | (windows == hi[:, None]), axis=1) / width
+            flat[part] |= is_flat
+            saturated[part] |= ~is_flat & (stuck > thresholds.saturation)
+    return [
+        quality_flags(raw[:, lo_hi[0] : lo_hi[1]], present, thresholds)
+        if bad
+        else ["flat"] * bool(f) + ["saturated"] * bool(s)
+        for lo_hi, bad, f, s in zip(bounds, irregular.tolist(), flat.tolist(), saturated.tolist())
+    ]

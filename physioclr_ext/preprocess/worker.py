@@ -5,8 +5,11 @@ Runs inside worker processes; everything it needs travels in a picklable ``Job``
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import io
 import json
+import multiprocessing
 import os
 import traceback
 from dataclasses import dataclass
@@ -18,12 +21,12 @@ import scipy.io
 
 from . import dsp, matfile, quality
 from .config import PreprocessConfig
-from .labels import LabelSpace, window_aami_class, window_beats
+from .labels import LabelSpace, beats_to_aami, window_aami_class
 from .leads import parse_lead_map, resolve_lead_names, select_leads
 from .matfile import MAT_HEADER
 from .readers import Record, RecordFileError, RecordRef, read_record
 from .record_hook import RecordHook, RecordPass
-from .windows import QualityThresholds, quality_flags, raw_bounds, window_geometry, window_starts
+from .windows import QualityThresholds, quality_flags_batch, raw_bounds, window_geometry, window_starts
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,10 @@ def process_record(job: Job) -> dict[str, Any]:
     Returns:
         ``{"record": id, "ok": True, "marker": {...}}`` or ``{"record": id, "ok": False, "reason": str}``.
     """
+    if multiprocessing.parent_process() is not None:  # a pool worker, not the caller's own process
+        keep_freed_memory()
+    collecting = gc.isenabled()
+    gc.disable()  # a record allocates thousands of small containers and frees them by reference counting
     try:
         _remove_previous_outputs(job)
         marker = _process(job)
@@ -84,6 +91,34 @@ def process_record(job: Job) -> dict[str, Any]:
         last = traceback.extract_tb(exc.__traceback__)[-1:]
         where = f" ({Path(last[0].filename).name}:{last[0].lineno})" if last else ""
         return {"record": job.ref.record_id, "ok": False, "reason": f"{type(exc).__name__}: {exc}{where}"}
+    finally:
+        if collecting:
+            gc.enable()
+
+
+_MALLOC_TUNED = False
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+
+
+def keep_freed_memory() -> None:
+    """Let glibc's malloc serve blocks up to 32 MB from the heap and keep what is freed (once per process).
+
+    A record allocates and frees the same large arrays (the filter's and the resampler's temporaries, the
+    windows' buffers): by default glibc maps each anew and unmaps it when freed, so that the kernel zeroes
+    every page again on first touch (measured on MIT-BIH: 30% of a record's CPU before its files are written).
+    Kept, they are reused; the worker's peak memory is unchanged. Only called in pool workers; elsewhere (not
+    glibc) it does nothing.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return
+    _MALLOC_TUNED = True
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)  # glibc's maximum
+        libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
+    except (OSError, AttributeError):
+        pass
 
 
 def _remove_previous_outputs(job: Job) -> None:
@@ -195,8 +230,11 @@ def _prepare(
         raw, present, missing = record.signal[channel : channel + 1].astype(np.float64), np.ones(1, bool), []
     else:
         raw, present, missing = select_leads(record.signal, record.lead_names, cfg.leads, parse_lead_map(cfg.lead_map))
-    # A lead without a single valid sample carries no information: treat it as missing.
-    all_nan = present & np.isnan(raw).all(axis=1)
+    # A lead without a single valid sample carries no information: treat it as missing. (Row by row, over the
+    # present rows only: the absent rows are zeros that need not be read.)
+    all_nan = np.zeros(len(present), dtype=bool)
+    for row in np.flatnonzero(present):
+        all_nan[row] = bool(np.isnan(raw[row]).all())
     if all_nan.any():
         present = present & ~all_nan
         missing = [lead for lead, ok in zip(cfg.leads, present) if not ok]
@@ -209,7 +247,7 @@ def _prepare(
         )
     # Zero-filled leads stay zero: fill, filter and resample only the real ones (row by row, so the same
     # numbers as on the whole array).
-    clean = dsp.fill_nan(raw[present])
+    clean = dsp.fill_nan(raw[present], copy=False)  # raw[present] is already a copy
     if cfg.apply_filter:
         clean = dsp.bandpass(clean, record.fs, *cfg.bandpass, cfg.filter_order)
     resampled = dsp.resample(clean, record.fs, cfg.sample_rate)
@@ -239,10 +277,11 @@ def _process(job: Job) -> dict[str, Any]:
     thresholds = QualityThresholds(cfg.flat_threshold, cfg.saturation_threshold)
     bounds = [raw_bounds(start, length, cfg.sample_rate, record.fs, raw.shape[1]) for start in starts.tolist()]
     scores = quality.window_quality(_filled(raw, present), record.fs, present, bounds) if cfg.scores_quality else None
+    flags = quality_flags_batch(raw, present, bounds, thresholds)
+    beats = _window_beats(record, bounds) if job.labels.uses_beats else [None] * len(bounds)
     windows = []
     for i, start in enumerate(starts.tolist()):
-        lo, hi = bounds[i]
-        window = _window_entry(job, record, raw[:, lo:hi], present, thresholds, (i, start, lo, hi))
+        window = _window_entry(job, flags[i], beats[i], (i, start))
         if scores is not None:
             _add_quality(window, scores[0][i], scores[1][i], cfg.quality_min, cfg.quality == "drop")
         if short:
@@ -291,16 +330,19 @@ def _record_pass(job: Job, prepared: PreparedRecord, kept: list[dict[str, Any]],
     )
 
 
-def _window_entry(
-    job: Job,
-    record: Record,
-    raw: np.ndarray,
-    present: np.ndarray,
-    thresholds: QualityThresholds,
-    where: tuple[int, int, int, int],
-) -> dict[str, Any]:
-    i, start, lo, hi = where
-    reasons = quality_flags(raw, present, thresholds)
+def _window_beats(record: Record, bounds: list[tuple[int, int]]) -> list[list[str]]:
+    """``window_beats(record.beat_samples, record.beat_symbols, lo, hi)`` of every window, with one
+    ``searchsorted`` for all of them."""
+    spans = np.asarray(bounds, dtype=np.int64).reshape(-1, 2)
+    first = np.searchsorted(record.beat_samples, spans[:, 0], side="left").tolist()
+    last = np.searchsorted(record.beat_samples, spans[:, 1], side="left").tolist()
+    return [beats_to_aami(record.beat_symbols[a:b]) for a, b in zip(first, last)]
+
+
+def _window_entry(job: Job, flags: list[str], beats: list[str] | None, where: tuple[int, int]) -> dict[str, Any]:
+    """The marker entry of one window from its quality flags and (beat-labelled data) its beats' AAMI classes."""
+    i, start = where
+    reasons = flags
     entry: dict[str, Any] = {
         "i": i,
         "start": start,
@@ -308,8 +350,7 @@ def _window_entry(
         "flags": reasons,
         "label": list(job.label),
     }
-    if job.labels.uses_beats:
-        beats = window_beats(record.beat_samples, record.beat_symbols, lo, hi)
+    if beats is not None:
         aami = window_aami_class(beats)
         entry.update(aami=aami, n_beats=len(beats))
         if aami is None:
@@ -339,28 +380,37 @@ WRITE_BATCH = 64
 def _write_windows(job: Job, signal: np.ndarray, present: np.ndarray, kept: list[dict[str, Any]], length: int) -> None:
     """Normalise and write the kept windows of a record, :data:`WRITE_BATCH` at a time.
 
-    The windows of the present leads are normalised together (``dsp.normalize_batch``, equal to
-    ``dsp.normalize`` per window) and converted to float32 straight into ``(n, T, L)`` order, so that each
-    window's ``(L, T)`` column-major ``feats`` is one contiguous block for :func:`_write_mat`; absent leads
-    stay zero.
+    The windows of the present leads are gathered from ``signal`` into one ``(n, P, T)`` array, normalised
+    together in place (``dsp.normalize_batch``, equal to ``dsp.normalize`` per window) and converted to float32
+    straight into ``(n, T, L)`` order, so that each window's ``(L, T)`` column-major ``feats`` is one contiguous
+    block for :func:`_write_mat`. The ``(n, T, L)`` buffer is allocated once per record: its absent leads'
+    columns stay zero and the present ones are overwritten by every batch. The bytes around each window's data
+    are encoded once per record and label (:class:`~.matfile.WindowTemplate`).
     """
-    rows = np.flatnonzero(present)
-    real = signal[rows]
+    rows = np.flatnonzero(present).tolist()
+    feats = np.zeros((min(WRITE_BATCH, len(kept)), length, signal.shape[0]), dtype=np.float32)
+    template = matfile.WindowTemplate()
+    offsets = np.arange(length)
     for first in range(0, len(kept), WRITE_BATCH):
         batch = kept[first : first + WRITE_BATCH]
-        take = np.asarray([w["start"] for w in batch], dtype=np.int64)[:, None] + np.arange(length)
-        windows = real[:, take].transpose(1, 0, 2)  # (n, P, T)
-        normalised = dsp.normalize_batch(windows, job.config.normalize)
-        feats = np.zeros((len(batch), length, signal.shape[0]), dtype=np.float32)
-        feats[:, :, rows] = normalised.transpose(0, 2, 1)
-        for window, block in zip(batch, feats):
-            _write_mat(Path(job.output) / window["path"], block.T, job, window["label"])
+        take = np.asarray([w["start"] for w in batch], dtype=np.int64)[:, None] + offsets
+        windows = np.empty((len(batch), len(rows), length), dtype=np.float64)
+        for p, row in enumerate(rows):
+            windows[:, p, :] = signal[row][take]
+        normalised = dsp.normalize_batch(windows, job.config.normalize, copy=False)
+        block = feats[: len(batch)]
+        for p, row in enumerate(rows):
+            block[:, :, row] = normalised[:, p, :]
+        for window, one in zip(batch, block):
+            _write_mat(os.path.join(job.output, window["path"]), one.T, job, window["label"], template)
 
 
-def _write_mat(path: Path, feats: np.ndarray, job: Job, label: list[float]) -> None:
+def _write_mat(
+    path: Path | str, feats: np.ndarray, job: Job, label: list[float], template: matfile.WindowTemplate | None = None
+) -> None:
     """One window's ``.mat`` (``feats`` ``(L, T)`` float32), written atomically: the bytes of
-    ``scipy.io.savemat`` with :data:`MAT_HEADER` as its description (:mod:`.matfile`; scipy itself with
-    ``--compress``)."""
+    ``scipy.io.savemat`` with :data:`MAT_HEADER` as its description (:mod:`.matfile`, through ``template``
+    when given: one per record; scipy itself with ``--compress``)."""
     variables: dict[str, np.ndarray | int] = {
         "feats": feats,
         "curr_sample_rate": int(job.config.sample_rate),
@@ -369,7 +419,8 @@ def _write_mat(path: Path, feats: np.ndarray, job: Job, label: list[float]) -> N
         "patient_id": int(job.patient_index),
     }
     if not job.config.compress:
-        matfile.write_atomic(path, matfile.encode(variables))
+        parts = template.parts(variables, "feats", tuple(label)) if template else matfile.encode(variables)
+        matfile.write_atomic(path, parts)
         return
     buffer = io.BytesIO()
     scipy.io.savemat(buffer, variables, do_compression=True)
