@@ -43,3 +43,19 @@ def assert_same(a, b, where="item"):
         assert a.numpy().tobytes() == b.numpy().tobytes(), where
     else:
         assert a == b, where
+
+
+def assert_same_datasets(mat_ds, packed_ds, batch=5):
+    """Two datasets give the same items over two epochs, and the same collated batches of ``batch``;
+    returns the last batch."""
+    assert len(mat_ds) == len(packed_ds) > 0
+    for epoch in (1, 2):
+        mat_ds.set_epoch(epoch)
+        packed_ds.set_epoch(epoch)
+        items = [mat_ds[i] for i in range(len(mat_ds))]
+        assert_same(items, [packed_ds[i] for i in range(len(packed_ds))])
+        for start in range(0, len(items), batch):
+            ids = range(start, min(start + batch, len(items)))
+            mat_batch = mat_ds.collator([mat_ds[i] for i in ids])
+            assert_same(mat_batch, packed_ds.collator([packed_ds[i] for i in ids]), "batch")
+    return mat_batch

@@ -20,7 +20,7 @@ from physioclr_ext.data.physioclr_dataset import PhysioCLRDataset  # noqa: E402
 from physioclr_ext.features.pipeline import preprocess_and_extract  # noqa: E402
 from physioclr_ext.preprocess import PreprocessConfig  # noqa: E402
 
-from ._util import REPO, assert_same, console_script, run  # noqa: E402
+from ._util import REPO, assert_same, assert_same_datasets, console_script, run  # noqa: E402
 
 AUGMENTATIONS = [
     {"name": "time_warp", "p": 0.5, "n_segments": 4, "warp": 0.2},
@@ -41,16 +41,7 @@ def data(tmp_path_factory):
 
 
 def _compare(mat_ds, packed_ds, batch=5):
-    assert len(mat_ds) == len(packed_ds) > 0
-    for epoch in (1, 2):
-        mat_ds.set_epoch(epoch)
-        packed_ds.set_epoch(epoch)
-        items = [mat_ds[i] for i in range(len(mat_ds))]
-        assert_same(items, [packed_ds[i] for i in range(len(packed_ds))])
-        for start in range(0, len(items), batch):
-            ids = range(start, min(start + batch, len(items)))
-            mat_batch = mat_ds.collator([mat_ds[i] for i in ids])
-            assert_same(mat_batch, packed_ds.collator([packed_ds[i] for i in ids]), "batch")
+    mat_batch = assert_same_datasets(mat_ds, packed_ds, batch)
     assert "views" in mat_batch["net_input"] or "shuffled" in mat_batch["net_input"]
 
 
