@@ -181,6 +181,7 @@ class Method:
     needs: Tuple[str, ...] = ()
     length_key: Optional[str] = None  # model field fixed to the contract's window length (samples)
     overrides: Tuple[str, ...] = ()  # benchmark-only pretraining overrides (CPU configs), with the reason below
+    cpu_overrides: Tuple[str, ...] = ()  # like ``overrides``, but not with ``--gpu`` (sizes of the tiny config)
     # Two-stage methods (see :data:`TWO_STAGE_BASE`): stage 2 trains this config on the frozen checkpoint of
     # ``base`` (``model.model_path``), in ``base``'s contract; ``labels`` names the task whose labelled training
     # windows it trains on (:data:`LABELLED_N` per class), where None means the unlabeled pool.
@@ -198,6 +199,8 @@ repository; ST-MEM's and ECG-JEPA's are hosted elsewhere and 12-/8-lead, where t
 
 CLOCS_LENGTH = "model.encoder_args.input_length"
 BATCH_64 = ("dataset.batch_size=64",)
+JEPA_VICREG = ("+criterion.variance_weight=1.0", "+criterion.covariance_weight=1.0")
+JEPA_WIDTH_64 = ("model.embed_dim=64", "model.heads=4", "model.predictor_embed_dim=32", "model.predictor_heads=4")
 METHODS: Dict[str, Method] = {
     m.name: m
     for m in (
@@ -248,6 +251,24 @@ METHODS: Dict[str, Method] = {
             "ecg_jepa",
             "ecg_jepa_hybrid_one_lead",
             overrides=("model.num_leads=12",),
+        ),
+        # Not in ECG-JEPA: its recipe collapses on this pool (effective rank 2-3 of 32, README), so these rows add
+        # VICReg's variance and covariance terms on the context encoder's pooled tokens (the ``jepa`` criterion's
+        # options); the hybrid row is also 64 wide on CPU (32 wide it keeps rank 7, below its random init's 9).
+        Method(
+            "ecg_jepa_vicreg",
+            "ecg_jepa_tiny",
+            "ecg_jepa",
+            "ecg_jepa_one_lead",
+            overrides=("model.num_leads=1",) + JEPA_VICREG,
+        ),
+        Method(
+            "ecg_jepa_hybrid_vicreg",
+            "ecg_jepa_tiny",
+            "ecg_jepa",
+            "ecg_jepa_hybrid_one_lead",
+            overrides=("model.num_leads=12",) + JEPA_VICREG,
+            cpu_overrides=JEPA_WIDTH_64,
         ),
     )
 }

@@ -201,6 +201,8 @@ def run_overrides(
     contract = CONTRACTS[method.contract]
     overrides = _pretrain_overrides(method, contract, os.path.join(CONFIGS, method.config_dir), config)
     overrides += list(method.overrides)
+    if not gpu:
+        overrides += list(method.cpu_overrides)
     if method.base is not None:
         if base_checkpoint is None:
             raise ValueError(f"{method.name} is two-stage: it needs the {method.base} checkpoint")

@@ -401,3 +401,21 @@ def test_random_init_seed_names_its_own_checkpoint_and_cache_and_is_reported(tmp
         seeded, [methods.METHODS["contrastive_cnn"]], {}, pool, {"contrastive_cnn": {"reached_updates": 1}}
     )
     assert "- pretraining seed 1; random-init seed 2" in header
+
+
+def test_jepa_vicreg_rows_add_the_terms_and_the_hybrid_width_only_on_cpu():
+    """The non-collapsing ECG-JEPA rows: the recipe's rows unchanged, the VICReg rows with both criterion terms;
+    the hybrid one 64 wide with the CPU configs and at the paper config's width under ``--gpu``."""
+    from ssl_table import stages
+
+    recipe = stages.run_overrides(methods.METHODS["ecg_jepa"], "ecg_jepa_tiny")
+    assert not any("variance_weight" in o or "covariance_weight" in o for o in recipe)
+    for name, gpu_config in (("ecg_jepa_vicreg", "ecg_jepa"), ("ecg_jepa_hybrid_vicreg", "ecg_jepa")):
+        method = methods.METHODS[name]
+        cpu = stages.run_overrides(method, method.config)
+        gpu = stages.run_overrides(method, gpu_config, gpu=True)
+        for overrides in (cpu, gpu):
+            assert {"+criterion.variance_weight=1.0", "+criterion.covariance_weight=1.0"} <= set(overrides)
+        assert ("model.embed_dim=64" in cpu) == (name == "ecg_jepa_hybrid_vicreg")
+        assert "model.embed_dim=64" not in gpu
+        assert method.contract == methods.METHODS[name.replace("_vicreg", "")].contract
