@@ -157,7 +157,7 @@ def format_table(rows: Sequence[Dict[str, Any]]) -> str:
 def run_child(input_dir: Path, output: Path, args: argparse.Namespace) -> Dict[str, Any]:
     """One preprocessing run in a fresh wrapper process (its ``RUSAGE_CHILDREN`` holds this run only)."""
     command = [sys.executable, __file__, "--child", str(input_dir), str(output), "--workers", str(args.workers)]
-    command += ["--extra", args.extra]
+    command.append(f"--extra={args.extra}")  # "--extra --features" would read --features as an option
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     result: Dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
