@@ -161,7 +161,8 @@ def _physioclr_calls(window: np.ndarray, fs: float) -> Any:
         return None
 
 
-def _physioclr_script(path: str) -> Callable[[np.ndarray, float], Any]:
+def load_physioclr_script(path: str) -> Any:
+    """PhysioCLR's ``scripts/extract_ecg_features.py`` imported as a module from the checkout at ``path``."""
     spec = importlib.util.spec_from_file_location(
         "physioclr_extract", Path(path) / "scripts" / "extract_ecg_features.py"
     )
@@ -169,6 +170,11 @@ def _physioclr_script(path: str) -> Callable[[np.ndarray, float], Any]:
         raise FileNotFoundError(f"{path}/scripts/extract_ecg_features.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _physioclr_script(path: str) -> Callable[[np.ndarray, float], Any]:
+    module = load_physioclr_script(path)
     return lambda w, fs: module.features_to_vector(module.extract_ecg_features(w, sampling_rate=int(fs)))
 
 

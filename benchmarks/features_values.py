@@ -16,7 +16,6 @@ the script's percentages scaled to shares), it prints the share of windows where
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import warnings
 from collections.abc import Sequence
@@ -119,26 +118,15 @@ def format_table(rows: list[dict[str, Any]], n: int) -> str:
     return "\n".join(lines)
 
 
-def _script(path: str) -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "physioclr_extract", Path(path) / "scripts" / "extract_ecg_features.py"
-    )
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(f"{path}/scripts/extract_ecg_features.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--physioclr", required=True, help="checkout of nooshinmaghsoodi/PhysioCLR")
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--windows", type=int, default=100)
     args = parser.parse_args(argv)
-    from features import ludb_windows  # benchmarks/features.py: the windows it times
+    from features import load_physioclr_script, ludb_windows  # benchmarks/features.py: the windows it times
 
-    script = _script(args.physioclr)
+    script = load_physioclr_script(args.physioclr)
     windows = ludb_windows(Path(args.data_root), args.windows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
