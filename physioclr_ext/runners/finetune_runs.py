@@ -168,8 +168,8 @@ def finetune(
     return best
 
 
-def head_init_override(config_path: str, path: str) -> str:
-    """The override that gives ``ecg_ssl_classifier`` the head at ``path`` (appended where the config lacks the key).
+def check_head_init_model(config_path: str) -> dict:
+    """The fine-tuning config's ``model`` section, if its model can start from a probe's head.
 
     Raises:
         ValueError: the config's model is not ``ecg_ssl_classifier``, the one model with ``head_init``.
@@ -182,6 +182,16 @@ def head_init_override(config_path: str, path: str) -> str:
             f"a head initialised from a linear probe needs the ecg_ssl_classifier model; {config_path} "
             f"fine-tunes {model.get('_name')}"
         )
+    return model
+
+
+def head_init_override(config_path: str, path: str) -> str:
+    """The override that gives ``ecg_ssl_classifier`` the head at ``path`` (appended where the config lacks the key).
+
+    Raises:
+        ValueError: see :func:`check_head_init_model`.
+    """
+    model = check_head_init_model(config_path)
     return ("" if "head_init" in model else "+") + f"model.head_init={path}"
 
 
@@ -306,7 +316,7 @@ def few_shot(
     scratch_checkpoint = os.path.abspath(scratch_checkpoint) if scratch_checkpoint else None
     spec = fit_to_data(spec, data, checkpoint)  # the run directories hold manifests only
     if head_init:  # before any run: the fine-tuning model must take a head
-        head_init_override(os.path.join(spec.config_dir, spec.config_name + ".yaml"), "")
+        check_head_init_model(os.path.join(spec.config_dir, spec.config_name + ".yaml"))
     windows = Windows.read(data)
     train = np.flatnonzero(windows.split == "train")
     num_labels = windows.labels.shape[1] if windows.labels.shape[1] > 1 else _n_outputs(windows.labels)

@@ -107,3 +107,13 @@ def test_head_init_override_appends_the_key_and_needs_ecg_ssl_classifier(tmp_pat
     theirs = os.path.join(REPO_CONFIGS, "finetuning", "ecg_transformer_classifier_tiny.yaml")
     with pytest.raises(ValueError, match="needs the ecg_ssl_classifier model.*ecg_transformer_classifier"):
         head_init_override(theirs, "/r/h.npz")
+
+
+def test_check_head_init_model_returns_the_model_section_or_refuses():
+    from physioclr_ext.runners.finetune_runs import REPO_CONFIGS, check_head_init_model
+
+    ours = os.path.join(REPO_CONFIGS, "finetuning", "ecg_ssl_classifier_tiny.yaml")
+    assert check_head_init_model(ours)["_name"] == "ecg_ssl_classifier"
+    theirs = os.path.join(REPO_CONFIGS, "finetuning", "ecg_transformer_classifier_tiny.yaml")
+    with pytest.raises(ValueError, match="ecg_transformer_classifier"):
+        check_head_init_model(theirs)
