@@ -11,7 +11,9 @@ over its probe seeds (which labelled windows are drawn) for one pretraining run 
 the spread between pretraining runs is larger. This script takes each run's mean for the pretrained and the
 random arm, and reports the mean over runs of each arm and of the paired difference (pretrained - random, same
 seed) with 95% Student-t intervals over the runs: the difference's interval excluding 0 is the evidence that
-pretraining pays whatever the seed. Runs whose seeds or options differ are refused.
+pretraining pays whatever the seed. Each row also says how that run's own probe-seed CIs lie (``apart``: the
+pretrained arm's above the random arm's; ``overlap``; ``below``) and the effective rank of its test embeddings,
+pretrained and random (signs of collapse). Runs whose seeds or options differ are refused.
 """
 
 from __future__ import annotations
@@ -40,12 +42,36 @@ def load_run(path: Path) -> Dict[str, Any]:
     return json.loads(file.read_text())
 
 
-def arm_mean(run: Mapping[str, Any], method: str, task: str, arm: str, protocol: str, n: str, metric: str) -> float:
-    """One arm's mean (over probe seeds) of ``metric`` at ``n`` labels."""
+def arm_cell(run: Mapping[str, Any], method: str, task: str, arm: str, protocol: str, n: str, metric: str) -> dict:
+    """One arm's cell of ``metric`` at ``n`` labels: its mean over probe seeds (and CI, where the run has one)."""
     try:
-        return float(run["results"][task][method][arm][protocol][n][metric]["mean"])
+        cell = run["results"][task][method][arm][protocol][n][metric]
     except KeyError as missing:
         raise SystemExit(f"no {task}/{method}/{arm}/{protocol}/{n}/{metric} in a run ({missing})") from None
+    return dict(cell)
+
+
+def own_cis(pretrained: Mapping[str, Any], random: Mapping[str, Any]) -> str:
+    """How one run's two probe-seed CIs lie: ``apart`` (pretrained above), ``below`` (under), ``overlap``, or
+    ``-`` where the run has no CIs (one probe seed)."""
+    p_low, p_high = pretrained.get("ci_low"), pretrained.get("ci_high")
+    r_low, r_high = random.get("ci_low"), random.get("ci_high")
+    if None in (p_low, p_high, r_low, r_high):
+        return "-"
+    if p_low > r_high:
+        return "apart"
+    if p_high < r_low:
+        return "below"
+    return "overlap"
+
+
+def effective_ranks(run: Mapping[str, Any], method: str, task: str) -> Optional[tuple]:
+    """(pretrained, random) effective rank of the run's test embeddings, ``None`` where it has no collapse stats."""
+    try:
+        arms = run["collapse"][task][method]
+        return float(arms["pretrained"]["effective_rank"]), float(arms["random"]["effective_rank"])
+    except (KeyError, TypeError):
+        return None
 
 
 def check_runs(runs: Sequence[Mapping[str, Any]]) -> List[int]:
@@ -72,15 +98,32 @@ def paired(pretrained: Sequence[float], random: Sequence[float]) -> Dict[str, Di
     return {"pretrained": mean_ci(pretrained), "random": mean_ci(random), "difference": mean_ci(differences)}
 
 
-def render(seeds: Sequence[int], pretrained: Sequence[float], random: Sequence[float], title: str) -> str:
-    """Markdown: one row per seed, then the means over seeds with their intervals."""
+def render(
+    seeds: Sequence[int],
+    pretrained: Sequence[float],
+    random: Sequence[float],
+    title: str,
+    cis: Optional[Sequence[str]] = None,
+    ranks: Optional[Sequence[Optional[tuple]]] = None,
+) -> str:
+    """Markdown: one row per seed (with how its own CIs lie and its effective ranks, where given), then the means
+    over seeds with their intervals."""
     summary = paired(pretrained, random)
-    lines = [title, "", "| pretraining seed | pretrained | random init, same seed | difference |", "|---|---|---|---|"]
-    for seed, p, r in sorted(zip(seeds, pretrained, random)):
-        lines.append(f"| {seed} | {p:.3f} | {r:.3f} | {p - r:+.3f} |")
+    cis = list(cis) if cis is not None else ["-"] * len(seeds)
+    ranks = list(ranks) if ranks is not None else [None] * len(seeds)
+    lines = [
+        title,
+        "",
+        "| pretraining seed | pretrained | random init, same seed | difference | the run's own CIs "
+        "| effective rank, pretrained / random |",
+        "|---|---|---|---|---|---|",
+    ]
+    for seed, p, r, ci, rank in sorted(zip(seeds, pretrained, random, cis, ranks), key=lambda row: row[0]):
+        rank_cell = "-" if rank is None else f"{rank[0]:.1f} / {rank[1]:.1f}"
+        lines.append(f"| {seed} | {p:.3f} | {r:.3f} | {p - r:+.3f} | {ci} | {rank_cell} |")
     lines.append(
         f"| mean of {len(seeds)} [95% t-interval] | {format_cell(summary['pretrained'])} | {format_cell(summary['random'])} "
-        f"| {format_cell(summary['difference'])} |"
+        f"| {format_cell(summary['difference'])} | {cis.count('apart')} of {len(seeds)} apart | |"
     )
     low = summary["difference"]["ci_low"]
     verdict = "pays" if low is not None and low > 0 else "not shown to pay"
@@ -113,12 +156,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise SystemExit(f"the runs have methods {sorted(names)}: choose one with --method")
         method = next(iter(names))[0]
     n = f"n={args.n}"
-    pre = [arm_mean(r, method, args.task, "pretrained", args.protocol, n, args.metric) for r in runs]
-    rnd = [arm_mean(r, method, args.task, "random", args.protocol, n, args.metric) for r in runs]
+    pre_cells = [arm_cell(r, method, args.task, "pretrained", args.protocol, n, args.metric) for r in runs]
+    rnd_cells = [arm_cell(r, method, args.task, "random", args.protocol, n, args.metric) for r in runs]
+    pre = [float(c["mean"]) for c in pre_cells]
+    rnd = [float(c["mean"]) for c in rnd_cells]
+    cis = [own_cis(p, r) for p, r in zip(pre_cells, rnd_cells)]
+    ranks = [effective_ranks(r, method, args.task) for r in runs]
     title = (
         f"{method}, task {args.task}, {args.protocol} probe {args.metric} at {n} (each run: mean of its probe seeds)"
     )
-    print(render(seeds, pre, rnd, title))
+    print(render(seeds, pre, rnd, title, cis, ranks))
     return 0
 
 

@@ -57,3 +57,32 @@ def test_refuses_another_random_seed_or_other_options(tmp_path):
     c = _run(tmp_path, 3, 0.8, 0.7, budget_samples=8000)
     with pytest.raises(SystemExit, match="budget_samples"):
         ssl_table_seeds.main([str(a), str(c)])
+
+
+def _with_cis(out: Path, pre: tuple, rnd: tuple, ranks: tuple | None = None) -> Path:
+    """Give the run at ``out`` probe-seed CIs (low, high) per arm and, optionally, effective ranks."""
+    data = json.loads((out / "results.json").read_text())
+    arms = data["results"]["a"]["m"]
+    for arm, (low, high) in (("pretrained", pre), ("random", rnd)):
+        arms[arm]["linear"]["n=100"]["auroc"].update(ci_low=low, ci_high=high)
+    if ranks is not None:
+        data["collapse"] = {"a": {"m": {arm: {"effective_rank": v} for arm, v in zip(("pretrained", "random"), ranks)}}}
+    (out / "results.json").write_text(json.dumps(data))
+    return out
+
+
+def test_own_cis_reads_apart_overlap_below_and_missing():
+    assert ssl_table_seeds.own_cis({"ci_low": 0.8, "ci_high": 0.9}, {"ci_low": 0.6, "ci_high": 0.79}) == "apart"
+    assert ssl_table_seeds.own_cis({"ci_low": 0.8, "ci_high": 0.9}, {"ci_low": 0.6, "ci_high": 0.8}) == "overlap"
+    assert ssl_table_seeds.own_cis({"ci_low": 0.5, "ci_high": 0.59}, {"ci_low": 0.6, "ci_high": 0.7}) == "below"
+    assert ssl_table_seeds.own_cis({"mean": 0.8}, {"ci_low": 0.6, "ci_high": 0.7}) == "-"
+
+
+def test_rows_say_how_each_runs_cis_lie_and_its_effective_ranks(tmp_path, capsys):
+    a = _with_cis(_run(tmp_path, 1, 0.87, 0.68), (0.85, 0.89), (0.60, 0.76), ranks=(10.34, 5.21))
+    b = _with_cis(_run(tmp_path, 2, 0.80, 0.70), (0.75, 0.85), (0.65, 0.76))
+    ssl_table_seeds.main([str(a), str(b)])
+    text = capsys.readouterr().out
+    assert "| 1 | 0.870 | 0.680 | +0.190 | apart | 10.3 / 5.2 |" in text
+    assert "| 2 | 0.800 | 0.700 | +0.100 | overlap | - |" in text
+    assert "| 1 of 2 apart |" in text
