@@ -62,6 +62,7 @@ __all__ = [
 MASK_TYPES = ("random", "block")
 ATTENTIONS = ("dense", "factorised")
 NORM_EPS = 1e-5  # torch's LayerNorm default, as nn.LayerNorm in the original
+REGULARISED_VIEWS = ("visible", "full")  # choices of ECGJEPAConfig.regularise_on
 
 
 @dataclass
@@ -106,6 +107,14 @@ class ECGJEPAConfig:
         metadata={
             "help": "CroPA attention: dense (SDPA with the (c*p)^2 mask) | factorised (only the c+p-1 neighbours "
             "of each token are scored); same parameters and outputs"
+        },
+    )
+    regularise_on: str = field(
+        default="visible",
+        metadata={
+            "help": "what forward returns as `context` (B, D), the pooled representation the jepa criterion's "
+            "optional VICReg terms read: visible (the context encoder's visible tokens averaged per window) | full "
+            "(the downstream representation of the whole window: one more encoder pass, with gradients)"
         },
     )
 
@@ -391,6 +400,8 @@ class ECGJEPA(nn.Module):
         cfg = cfg or ECGJEPAConfig()
         if cfg.mask_type not in MASK_TYPES:
             raise ValueError(f"mask_type must be one of {MASK_TYPES}, got {cfg.mask_type!r}")
+        if cfg.regularise_on not in REGULARISED_VIEWS:
+            raise ValueError(f"regularise_on must be one of {REGULARISED_VIEWS}, got {cfg.regularise_on!r}")
         self.cfg = cfg
         self.embed_dim = cfg.embed_dim
         self.encoder = CroPAEncoder(cfg)
@@ -413,7 +424,8 @@ class ECGJEPA(nn.Module):
     ) -> Dict[str, Tensor]:
         """``x`` (B, C, T) -> ``pred`` (B, C, n_mask, D), ``target`` (B, C, n_mask, D) raw target-encoder outputs
         at the masked columns (no gradient; the loss layer-norms them), ``mask`` (p,) bool, and ``context``
-        (B, D): the context encoder's visible tokens averaged per sample (what an optional variance term reads)."""
+        (B, D): the context encoder's visible tokens averaged per sample, or with ``regularise_on="full"`` the
+        downstream :meth:`representation` of the whole window (what the optional VICReg terms read)."""
         if mask is None:
             mask = self.sample_mask(generator)
         mask = mask.to(x.device)
@@ -425,7 +437,7 @@ class ECGJEPA(nn.Module):
             "pred": self.predictor(context, mask),
             "target": target.detach(),
             "mask": mask,
-            "context": context.mean(dim=1),
+            "context": self.representation(x) if self.cfg.regularise_on == "full" else context.mean(dim=1),
         }
 
     def representation(self, x: Tensor) -> Tensor:

@@ -317,3 +317,25 @@ def test_any_channel_count_is_treated_as_leads():
     assert out["pred"].shape == out["target"].shape == (2, 19, int(out["mask"].sum()), 32)
     assert model.encoder.restricted_pos_embed().shape == (19 * P, 32)
     assert model.representation(torch.randn(2, 19, 2500)).shape == (2, 32)
+
+
+def test_context_is_the_visible_token_mean_or_with_regularise_on_full_the_representation_with_gradients():
+    x = torch.randn(3, 8, 2500)
+    mask = torch.zeros(P, dtype=torch.bool)
+    mask[10:40] = True
+    visible = ECGJEPA(cfg(drop_path=0.0)).eval()
+    out = visible(x, mask=mask)
+    torch.testing.assert_close(out["context"], visible.encoder(x, visible=~mask).mean(dim=1))
+    full = ECGJEPA(cfg(regularise_on="full")).eval()
+    full.load_state_dict(visible.state_dict())
+    context = full(x, mask=mask)["context"]
+    torch.testing.assert_close(context, full.representation(x))
+    assert not torch.allclose(context, out["context"])  # the whole window, not the visible columns only
+    context.sum().backward()
+    assert full.encoder.embed.weight.grad is not None
+    assert all(p.grad is None for p in full.target_encoder.parameters())
+
+
+def test_regularise_on_refuses_an_unknown_view():
+    with pytest.raises(ValueError, match="regularise_on must be one of"):
+        ECGJEPA(cfg(regularise_on="masked"))
