@@ -135,6 +135,18 @@ def test_variance_term_is_off_by_default_and_logged_when_on(ludb_jepa, tmp_path)
     assert losses[0] == pytest.approx(plain_losses[0] + variance[0], abs=2e-4)
 
 
+def test_regularise_on_full_feeds_the_terms_the_whole_window(ludb_jepa, tmp_path):
+    """``model.regularise_on=full``: the same seed, batch and mask, but the variance term reads the downstream
+    representation of the whole window, so its first logged value differs from the visible tokens' one."""
+    common = [EIGHT, "optimization.max_update=2", "+criterion.variance_weight=1.0"]
+    visible = _pretrain("ecg_jepa_tiny", ludb_jepa, tmp_path / "a", *common)
+    full = _pretrain("ecg_jepa_tiny", ludb_jepa, tmp_path / "b", *common, "+model.regularise_on=full")
+    # the pooled std at initialisation (about 0.01) tells the two views apart where the hinge (about 0.99) cannot
+    first = [float(re.findall(r"\bcontext_std=([0-9.]+)", log)[0]) for log in (visible, full)]
+    assert all(v > 0 for v in first) and first[0] != pytest.approx(first[1], rel=0.05)
+    assert "'regularise_on': 'full'" in full and "'regularise_on': 'visible'" in visible
+
+
 @pytest.mark.slow  # about a minute on 2 cores
 def test_script_pretraining_embed_probes_and_finetuning(ludb_jepa, tmp_path):
     import numpy as np
