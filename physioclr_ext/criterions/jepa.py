@@ -9,7 +9,8 @@ of the per-dimension standard deviation of the (layer-normed) targets and of the
 drives them towards 0.
 
 ``variance_weight`` > 0 (default 0: the original) adds :func:`~physioclr_ext.losses.jepa.variance_hinge` of
-the per-sample pooled context representation (``context``, (B, D)) times that weight to the per-element mean,
+the model's ``context`` (N, D): by default the per-sample pooled context representation (N = B; the model's
+``regularise_on`` chooses the rows, every visible token among them) times that weight to the per-element mean,
 and ``covariance_weight`` > 0 VICReg's :func:`~physioclr_ext.losses.jepa.covariance_penalty` of it, against
 collapse of the pooled representation; logged as ``variance``, ``covariance`` and ``context_std``.
 """

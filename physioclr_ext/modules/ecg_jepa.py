@@ -62,7 +62,7 @@ __all__ = [
 MASK_TYPES = ("random", "block")
 ATTENTIONS = ("dense", "factorised")
 NORM_EPS = 1e-5  # torch's LayerNorm default, as nn.LayerNorm in the original
-REGULARISED_VIEWS = ("visible", "full")  # choices of ECGJEPAConfig.regularise_on
+REGULARISED_VIEWS = ("visible", "full", "tokens")  # choices of ECGJEPAConfig.regularise_on
 
 
 @dataclass
@@ -112,9 +112,10 @@ class ECGJEPAConfig:
     regularise_on: str = field(
         default="visible",
         metadata={
-            "help": "what forward returns as `context` (B, D), the pooled representation the jepa criterion's "
-            "optional VICReg terms read: visible (the context encoder's visible tokens averaged per window) | full "
-            "(the downstream representation of the whole window: one more encoder pass, with gradients)"
+            "help": "what forward returns as `context`, the rows the jepa criterion's optional VICReg terms read: "
+            "visible (B, D: the context encoder's visible tokens averaged per window) | full (B, D: the downstream "
+            "representation of the whole window; one more encoder pass, with gradients) | tokens (B * C * n_vis, "
+            "D: every visible token of every window, each a row)"
         },
     )
 
@@ -424,8 +425,10 @@ class ECGJEPA(nn.Module):
     ) -> Dict[str, Tensor]:
         """``x`` (B, C, T) -> ``pred`` (B, C, n_mask, D), ``target`` (B, C, n_mask, D) raw target-encoder outputs
         at the masked columns (no gradient; the loss layer-norms them), ``mask`` (p,) bool, and ``context``
-        (B, D): the context encoder's visible tokens averaged per sample, or with ``regularise_on="full"`` the
-        downstream :meth:`representation` of the whole window (what the optional VICReg terms read)."""
+        (N, D), what the optional VICReg terms read: by ``regularise_on``, the context encoder's visible tokens
+        averaged per sample (``visible``, N = B), the downstream :meth:`representation` of the whole window
+        (``full``, N = B) or every visible token as a row of its own (``tokens``, N = B * C * n_vis: many more rows
+        than a batch of windows, so the covariance can reach full rank at batch 16)."""
         if mask is None:
             mask = self.sample_mask(generator)
         mask = mask.to(x.device)
@@ -437,8 +440,16 @@ class ECGJEPA(nn.Module):
             "pred": self.predictor(context, mask),
             "target": target.detach(),
             "mask": mask,
-            "context": self.representation(x) if self.cfg.regularise_on == "full" else context.mean(dim=1),
+            "context": self._regularised_view(x, context),
         }
+
+    def _regularised_view(self, x: Tensor, context: Tensor) -> Tensor:
+        """``context`` (B, C * n_vis, D) -> the rows named by ``cfg.regularise_on`` (see :meth:`forward`)."""
+        if self.cfg.regularise_on == "full":
+            return self.representation(x)
+        if self.cfg.regularise_on == "tokens":
+            return context.reshape(-1, context.shape[-1])
+        return context.mean(dim=1)
 
     def representation(self, x: Tensor) -> Tensor:
         """The downstream representation (B, D): all tokens through the context encoder with CroPA, final

@@ -336,6 +336,20 @@ def test_context_is_the_visible_token_mean_or_with_regularise_on_full_the_repres
     assert all(p.grad is None for p in full.target_encoder.parameters())
 
 
+def test_regularise_on_tokens_gives_every_visible_token_its_own_row():
+    x = torch.randn(3, 8, 2500)
+    mask = torch.zeros(P, dtype=torch.bool)
+    mask[10:40] = True
+    visible = ECGJEPA(cfg(drop_path=0.0)).eval()
+    tokens = ECGJEPA(cfg(drop_path=0.0, regularise_on="tokens")).eval()
+    tokens.load_state_dict(visible.state_dict())
+    rows = tokens(x, mask=mask)["context"]
+    assert rows.shape == (3 * 8 * (P - 30), 32)
+    encoded = visible.encoder(x, visible=~mask)  # (3, 8 * (P - 30), 32), lead-major per sample
+    torch.testing.assert_close(rows[: 8 * (P - 30)], encoded[0])
+    torch.testing.assert_close(rows.reshape(3, -1, 32).mean(dim=1), visible(x, mask=mask)["context"])
+
+
 def test_regularise_on_refuses_an_unknown_view():
     with pytest.raises(ValueError, match="regularise_on must be one of"):
         ECGJEPA(cfg(regularise_on="masked"))
