@@ -50,13 +50,14 @@ class JEPACriterion(BaseCriterion):
         self.covariance_weight = cfg.covariance_weight
 
     def forward(self, model: Any, sample: Dict[str, Any], reduce: bool = True) -> Tuple[torch.Tensor, int, Dict]:
-        out = model(**sample["net_input"])
+        regularised = self.variance_weight > 0 or self.covariance_weight > 0
+        out = model(**sample["net_input"], with_context=regularised)
         loss, logs = jepa_loss(
             out["pred"], out["target"], beta=self.beta, normalize_target=self.normalize_target, reduction="sum"
         )
         n_tokens = int(logs["n_tokens"])
         extra: Dict[str, float] = {}
-        if self.variance_weight > 0 or self.covariance_weight > 0:
+        if regularised:
             variance = variance_hinge(out["context"], self.variance_target)
             covariance = covariance_penalty(out["context"])
             regulariser = self.variance_weight * variance + self.covariance_weight * covariance

@@ -80,15 +80,20 @@ class ECGJEPAModel(BaseModel):
             self.ema_updates.fill_(self.num_updates)
 
     def forward(
-        self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None, **kwargs: Any
+        self,
+        source: torch.Tensor,
+        padding_mask: Optional[torch.Tensor] = None,
+        with_context: bool = True,
+        **kwargs: Any,
     ) -> Dict[str, torch.Tensor]:
-        """``source`` (B, C, T) -> ``pred``, ``target`` (B, C, n_mask, D) and ``mask`` (p,).
+        """``source`` (B, C, T) -> ``pred``, ``target`` (B, C, n_mask, D), ``mask`` (p,) and, unless
+        ``with_context`` is False, ``context`` (the rows the criterion's optional VICReg terms read).
 
         The time-column mask is drawn from torch's global RNG, which the trainer seeds per update.
         """
         if self.training and torch.is_grad_enabled():
             self.sync_target()
-        return self.net(source)
+        return self.net(source, with_context=with_context)
 
     def extract_embedding(self, source: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The downstream representation (B, D) of windows (B, C, T)."""

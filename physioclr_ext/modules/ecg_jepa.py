@@ -421,14 +421,19 @@ class ECGJEPA(nn.Module):
         )
 
     def forward(
-        self, x: Tensor, mask: Optional[Tensor] = None, generator: Optional[torch.Generator] = None
+        self,
+        x: Tensor,
+        mask: Optional[Tensor] = None,
+        generator: Optional[torch.Generator] = None,
+        with_context: bool = True,
     ) -> Dict[str, Tensor]:
         """``x`` (B, C, T) -> ``pred`` (B, C, n_mask, D), ``target`` (B, C, n_mask, D) raw target-encoder outputs
         at the masked columns (no gradient; the loss layer-norms them), ``mask`` (p,) bool, and ``context``
         (N, D), what the optional VICReg terms read: by ``regularise_on``, the context encoder's visible tokens
         averaged per sample (``visible``, N = B), the downstream :meth:`representation` of the whole window
         (``full``, N = B) or every visible token as a row of its own (``tokens``, N = B * C * n_vis: many more rows
-        than a batch of windows, so the covariance can reach full rank at batch 16)."""
+        than a batch of windows, so the covariance can reach full rank at batch 16). ``with_context=False`` leaves
+        ``context`` out (and with ``full`` saves its extra encoder pass) where nothing reads it."""
         if mask is None:
             mask = self.sample_mask(generator)
         mask = mask.to(x.device)
@@ -436,12 +441,10 @@ class ECGJEPA(nn.Module):
             full = self.target_encoder(x)
             target = full.reshape(x.shape[0], x.shape[1], self.num_patches, -1)[:, :, mask]
         context = self.encoder(x, visible=~mask)
-        return {
-            "pred": self.predictor(context, mask),
-            "target": target.detach(),
-            "mask": mask,
-            "context": self._regularised_view(x, context),
-        }
+        out = {"pred": self.predictor(context, mask), "target": target.detach(), "mask": mask}
+        if with_context:
+            out["context"] = self._regularised_view(x, context)
+        return out
 
     def _regularised_view(self, x: Tensor, context: Tensor) -> Tensor:
         """``context`` (B, C * n_vis, D) -> the rows named by ``cfg.regularise_on`` (see :meth:`forward`)."""

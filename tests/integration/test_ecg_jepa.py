@@ -147,6 +147,17 @@ def test_regularise_on_full_feeds_the_terms_the_whole_window(ludb_jepa, tmp_path
     assert "'regularise_on': 'full'" in full and "'regularise_on': 'visible'" in visible
 
 
+def test_regularise_on_tokens_feeds_the_terms_every_visible_token(ludb_jepa, tmp_path):
+    """``model.regularise_on=tokens``: the same seed, batch and mask; the terms read every visible token as a row,
+    whose spread (LayerNormed tokens, about 1 per dimension) is far above the pooled windows' (about 0.01)."""
+    common = [EIGHT, "optimization.max_update=2", "+criterion.covariance_weight=1.0"]
+    visible = _pretrain("ecg_jepa_tiny", ludb_jepa, tmp_path / "a", *common)
+    tokens = _pretrain("ecg_jepa_tiny", ludb_jepa, tmp_path / "b", *common, "+model.regularise_on=tokens")
+    first = [float(re.findall(r"\bcontext_std=([0-9.]+)", log)[0]) for log in (visible, tokens)]
+    assert 0 < first[0] < 0.2 < first[1]
+    assert "'regularise_on': 'tokens'" in tokens
+
+
 @pytest.mark.slow  # about a minute on 2 cores
 def test_script_pretraining_embed_probes_and_finetuning(ludb_jepa, tmp_path):
     import numpy as np

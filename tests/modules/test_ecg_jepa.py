@@ -350,6 +350,17 @@ def test_regularise_on_tokens_gives_every_visible_token_its_own_row():
     torch.testing.assert_close(rows.reshape(3, -1, 32).mean(dim=1), visible(x, mask=mask)["context"])
 
 
+def test_with_context_false_leaves_out_the_context_and_the_extra_pass_of_full(monkeypatch):
+    x = torch.randn(2, 8, 2500)
+    model = ECGJEPA(cfg(regularise_on="full")).eval()
+    calls = []
+    monkeypatch.setattr(model, "representation", lambda x: calls.append(x) or torch.zeros(x.shape[0], 32))
+    with_ctx = model(x, generator=gen(0))
+    without = model(x, generator=gen(0), with_context=False)
+    assert "context" in with_ctx and "context" not in without and len(calls) == 1
+    torch.testing.assert_close(with_ctx["pred"], without["pred"])
+
+
 def test_regularise_on_refuses_an_unknown_view():
     with pytest.raises(ValueError, match="regularise_on must be one of"):
         ECGJEPA(cfg(regularise_on="masked"))
